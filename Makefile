@@ -1,0 +1,58 @@
+# backprop-bench: `make bench` and `make test` do all set-up on a fresh machine.
+#
+#   make test                 # create .venv if missing, install, run the whole test suite
+#   make bench                # same set-up, run the default profile, write results/<run>/report.md
+#   make bench PROFILE=quick  # other profiles: quick, default, full, gpu
+#   make check                # gradient and trajectory agreement report
+#   make gpu PY=python3       # on the GPU machine: check on every device, gpu profile, report
+#
+# PY=python3 uses an interpreter that already has the dependencies (the GPU
+# machine, where nothing can be installed): no venv is created, nothing installed.
+
+BASE_PYTHON ?= python3
+VENV        ?= .venv
+PROFILE     ?= default
+ARGS        ?=
+
+ifdef PY
+PYTHON := $(PY)
+SETUP  :=
+else
+PYTHON := $(VENV)/bin/python
+SETUP  := $(VENV)/.installed
+endif
+
+.PHONY: setup test bench check zoo gpu report lint clean
+
+setup: $(SETUP)
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(VENV)/bin/python || $(BASE_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+test: $(SETUP)
+	$(PYTHON) -m pytest -q $(ARGS)
+
+bench: $(SETUP)
+	$(PYTHON) -m harness bench --profile $(PROFILE) --report $(ARGS)
+
+check: $(SETUP)
+	$(PYTHON) -m harness check $(ARGS)
+
+zoo: $(SETUP)
+	$(PYTHON) -m harness zoo $(ARGS)
+
+gpu: $(SETUP)
+	$(PYTHON) -m harness check --device all
+	$(PYTHON) -m harness bench --profile gpu --report $(ARGS)
+
+report: $(SETUP)
+	$(PYTHON) -m harness report $(RUN)
+
+lint: $(SETUP)
+	$(PYTHON) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

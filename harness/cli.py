@@ -1,0 +1,63 @@
+"""The command line: `python -m harness COMMAND ...`.
+
+Each command lives in its own module, which provides
+
+    add_arguments(parser)      # argparse options of the command
+    run(args) -> int           # exit code: 0 ok, 1 a finding (disagreement, regression)
+
+Usage errors (bad options, bad config values, missing files) are reported as
+one line on stderr with exit code 2 and no traceback: modules raise
+`UsageError` (or `ValueError` from validation) for those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help)
+COMMANDS = {
+    "check": ("harness.check", "prove every implementation computes the same gradients and trajectory"),
+    "zoo": ("harness.zoo", "run the gradient checker on a zoo of real backprop bugs"),
+    "bench": ("harness.bench", "time every implementation over a sweep of sizes; write a run folder"),
+    "compare": ("harness.compare", "compare two runs cell by cell; exit 1 on a regression"),
+    "report": ("harness.report", "render report.md and plots for a stored run"),
+    "lessons": ("harness.lessons", "cost of change and vanishing gradients (figures for the teaching docs)"),
+}
+
+
+class UsageError(Exception):
+    """A bad command line, config or path: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default prints usage first)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m harness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=module)
+        _load(module).add_arguments(p)
+    return parser
+
+
+def _load(module: str):
+    return importlib.import_module(module)
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(_load(args._module).run(args))
+    except (UsageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

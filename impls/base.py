@@ -1,0 +1,130 @@
+"""What an implementation provides, and the one training loop they all share.
+
+An implementation file supplies three plain functions and wraps them in
+`Implementation`:
+
+    available(device, mode) -> (ok, reason)
+    loss_and_grads(params, X, T, *, loss, dtype, device, mode, activation) -> (float, grads)
+    session(params, X, T, *, loss, lr, dtype, device, mode, activation) -> Session
+
+`Implementation` validates every input against the contract (one clear
+ValueError), copies inputs so they are never modified, and runs the shared
+epoch loop, so the only thing that differs between files is the framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from harness import contract
+
+
+class Unavailable(RuntimeError):
+    """Raised when an implementation is asked to run where it cannot (missing library or device)."""
+
+
+class Session(Protocol):
+    """Training state of one implementation on one device (what the timing harness drives).
+
+    The harness times `step` in blocks and calls `sync` before reading the
+    clock; it never touches the framework itself.
+    """
+
+    def batches(self, order: list[np.ndarray] | None) -> list[Any]:
+        """Device-resident (X, T) batches for one epoch; `order` from contract.batch_order."""
+
+    def step(self, batch: Any) -> Any:
+        """One gradient-descent update on `batch`; returns that batch's loss *before* the
+        update, still on the device (no hidden sync)."""
+
+    def sync(self) -> None:
+        """Block until all queued device work is done."""
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Current parameters as fresh NumPy arrays in the contract's layout."""
+
+    def value(self, loss: Any) -> float:
+        """A loss returned by `step`, as a Python float (syncs)."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str  # registry name: "numpy", "torch", ...
+    modes: tuple[str, ...]  # execution modes; the first is the default
+    description: str  # one line for tables
+    _available: Callable[[str, str], tuple[bool, str]]
+    _loss_and_grads: Callable[..., tuple[float, dict]]
+    _session: Callable[..., Session]
+    set_threads: Callable[[int], None] = lambda n: None  # called in a fresh process before work
+    info: Callable[[str, str], dict] = lambda device, mode: {}  # versions, matmul precision, ...
+    mode_notes: dict[str, str] = field(default_factory=dict)  # mode -> what it means
+
+    def _mode(self, mode: str | None) -> str:
+        if mode is None:
+            return self.modes[0]
+        if mode not in self.modes:
+            raise ValueError(f"unknown mode {mode!r} for {self.name}; expected one of {', '.join(self.modes)}")
+        return mode
+
+    def available(self, device: str = "cpu", mode: str | None = None) -> tuple[bool, str]:
+        """(True, "") when this implementation can run on `device`, else (False, reason)."""
+        contract.check_device(device)
+        try:
+            return self._available(device, self._mode(mode))
+        except Exception as exc:  # a broken install is a reason, never a crash
+            return False, f"{type(exc).__name__}: {exc}"
+
+    def _require(self, device: str, mode: str) -> None:
+        ok, why = self.available(device, mode)
+        if not ok:
+            raise Unavailable(f"{self.name} ({mode}) is unavailable on {device}: {why}")
+
+    def loss_and_grads(self, params, X, T, loss: str = "mse", dtype: str = "float64",
+                       device: str = "cpu", mode: str | None = None,
+                       activation: str = "sigmoid") -> tuple[float, dict[str, np.ndarray]]:
+        """Loss (float) and gradients (NumPy, layout of `params`, in `dtype`) at `params`.
+
+        params: W1 (F, H), b1 (H,), W2 (H, K), b2 (K,); X (N, F); T (N, K) in [0, 1].
+        """
+        contract.check_call(params, X, T, loss, dtype, device, activation)
+        mode = self._mode(mode)
+        self._require(device, mode)
+        P = contract.cast(params, dtype)
+        value, grads = self._loss_and_grads(P, np.asarray(X, dtype=dtype), np.asarray(T, dtype=dtype),
+                                            loss=loss, dtype=dtype, device=device, mode=mode,
+                                            activation=activation)
+        return float(value), {k: np.asarray(grads[k], dtype=dtype) for k in contract.PARAM_NAMES}
+
+    def session(self, params, X, T, loss: str = "mse", lr: float = 0.5, dtype: str = "float32",
+                device: str = "cpu", mode: str | None = None, activation: str = "sigmoid") -> Session:
+        """Set up training state on the device (includes the host-to-device transfer)."""
+        contract.check_call(params, X, T, loss, dtype, device, activation)
+        contract.check_train(lr, 0, None, 0)
+        mode = self._mode(mode)
+        self._require(device, mode)
+        return self._session(contract.cast(params, dtype), np.array(X, dtype=dtype),
+                             np.array(T, dtype=dtype), loss=loss, lr=float(lr), dtype=dtype,
+                             device=device, mode=mode, activation=activation)
+
+    def train(self, params, X, T, loss: str = "mse", lr: float = 0.5, epochs: int = 20,
+              batch_size: int | None = None, dtype: str = "float64", device: str = "cpu",
+              seed: int = 0, mode: str | None = None, activation: str = "sigmoid"):
+        """Plain gradient descent for `epochs` epochs; returns (params, history).
+
+        history[e] is the loss before epoch e's updates, averaged over its batches
+        (each batch's loss is taken just before that batch's update).
+        """
+        contract.check_train(lr, epochs, batch_size, seed)
+        s = self.session(params, X, T, loss=loss, lr=lr, dtype=dtype, device=device, mode=mode,
+                         activation=activation)
+        history = []
+        for epoch in range(epochs):
+            order = contract.batch_order(len(X), batch_size, seed, epoch)
+            losses = [s.step(batch) for batch in s.batches(order)]
+            history.append(float(np.mean([s.value(v) for v in losses])))
+        s.sync()
+        return s.params(), history

@@ -1,0 +1,98 @@
+"""Backprop derived and written by hand, once, against an array namespace `xp`.
+
+The same lines run on NumPy (impls/numpy_impl.py, on the CPU) and on CuPy
+(impls/cupy_impl.py, on a GPU). Read it top to bottom: forward, loss,
+gradients, step. Every backward line sits beside the forward line it undoes,
+in the article's notation extended to two layers (X, Z1, A1, Z2, Y, T).
+
+    Z1 = X @ W1 + b1        # (N, H)
+    A1 = act(Z1)            # (N, H)
+    Z2 = A1 @ W2 + b2       # (N, K)
+    Y  = sigmoid(Z2)        # (N, K)
+
+Not an implementation by itself (it has no IMPL); the registry skips it.
+"""
+
+from __future__ import annotations
+
+
+def sigmoid(xp, Z):
+    # exp of a large negative number overflows to inf harmlessly (1/inf = 0); keep dtype.
+    return 1 / (1 + xp.exp(-Z))
+
+
+# Hidden activations: the function, and its derivative written by hand in terms of
+# the activation's *output* A (that is what the backward pass has at hand).
+# The derivative is the line people get wrong: sigmoid'(z) = s(z)(1 - s(z)) is
+# A * (1 - A), NOT sigmoid(A) * (1 - sigmoid(A)) and NOT Z * (1 - Z).
+def act_forward(xp, Z, activation):
+    if activation == "sigmoid":
+        return sigmoid(xp, Z)
+    if activation == "tanh":
+        return xp.tanh(Z)
+    return xp.maximum(Z, 0)  # relu
+
+
+def act_backward(xp, A, activation):
+    """dA/dZ from the activation's output A (same shape as A)."""
+    if activation == "sigmoid":
+        return A * (1 - A)
+    if activation == "tanh":
+        return 1 - A * A
+    return (A > 0).astype(A.dtype)  # relu: 1 where the unit fired, 0 elsewhere (0 at Z = 0)
+
+
+def softplus(xp, Z):
+    """log(1 + exp(Z)) without overflow: max(Z, 0) + log1p(exp(-|Z|))."""
+    return xp.maximum(Z, 0) + xp.log1p(xp.exp(-xp.abs(Z)))
+
+
+def loss_and_grads(xp, P, X, T, loss, activation="sigmoid"):
+    """Forward and backward for one batch. P: dict W1 (F,H), b1 (H,), W2 (H,K), b2 (K,).
+
+    Returns (L, grads) with L a 0-d array and grads in P's layout and dtype.
+    """
+    W1, b1, W2, b2 = P["W1"], P["b1"], P["W2"], P["b2"]
+    N = X.shape[0]
+
+    # ---- forward ----------------------------------------------------------
+    Z1 = X @ W1 + b1                    # (N, H)
+    A1 = act_forward(xp, Z1, activation)  # (N, H)
+    Z2 = A1 @ W2 + b2                   # (N, K)
+    Y = sigmoid(xp, Z2)                 # (N, K)
+
+    # ---- loss (mean over the batch, sum over outputs) and its gradient dZ2 -
+    if loss == "mse":
+        L = 0.5 * xp.sum((Y - T) ** 2) / N
+        dY = (Y - T) / N                # (N, K)  undoes L = sum 0.5 (Y - T)^2 / N
+        dZ2 = dY * (Y * (1 - Y))        # (N, K)  undoes Y = sigmoid(Z2)
+    else:  # bce, from Z2 directly: L = sum softplus(Z2) - T Z2, over N
+        L = xp.sum(softplus(xp, Z2) - T * Z2) / N
+        dZ2 = (Y - T) / N               # (N, K)  undoes L and Y = sigmoid(Z2) together
+
+    # ---- backward: each line undoes the forward line named on its right ---
+    dW2 = A1.T @ dZ2                    # (H, K)  undoes Z2 = A1 @ W2 + b2  (w.r.t. W2)
+    db2 = dZ2.sum(axis=0)               # (K,)    undoes Z2 = ... + b2      (b2 broadcast over N)
+    dA1 = dZ2 @ W2.T                    # (N, H)  undoes Z2 = A1 @ W2 + b2  (w.r.t. A1)
+    dZ1 = dA1 * act_backward(xp, A1, activation)  # (N, H)  undoes A1 = act(Z1)
+    dW1 = X.T @ dZ1                     # (F, H)  undoes Z1 = X @ W1 + b1   (w.r.t. W1)
+    db1 = dZ1.sum(axis=0)               # (H,)    undoes Z1 = ... + b1      (b1 broadcast over N)
+
+    return L, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def step(xp, P, X, T, loss, lr, activation="sigmoid"):
+    """One plain gradient-descent update, in place (no new parameter arrays).
+
+    Returns the batch loss before the update. `lr` must be a scalar of P's dtype
+    (or a Python float) so float32 stays float32.
+    """
+    L, G = loss_and_grads(xp, P, X, T, loss, activation)
+    for k in P:
+        P[k] -= lr * G[k]               # p := p - lr * dL/dp
+    return L
+
+
+def predict(xp, P, X, activation="sigmoid"):
+    """Y (N, K) for inputs X."""
+    return sigmoid(xp, act_forward(xp, X @ P["W1"] + P["b1"], activation) @ P["W2"] + P["b2"])

@@ -1,0 +1,83 @@
+"""`numpy`: backprop written by hand (impls/handwritten.py) running on NumPy, on the CPU.
+
+    import impls
+    loss, grads = impls.get("numpy").loss_and_grads(params, X, T, loss="mse")
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from impls import handwritten
+from impls.base import Implementation
+
+
+def available(device: str, mode: str) -> tuple[bool, str]:
+    if device != "cpu":
+        return False, "NumPy runs on the CPU only (see the cupy implementation for the GPU)"
+    return True, ""
+
+
+def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
+    L, G = handwritten.loss_and_grads(np, P, X, T, loss, activation)
+    return float(L), G
+
+
+class NumpySession:
+    def __init__(self, P, X, T, loss, lr, dtype, activation):
+        self.P, self.X, self.T = P, X, T
+        self.loss, self.activation = loss, activation
+        self.lr = np.asarray(lr, dtype=dtype)  # a dtype scalar keeps float32 updates in float32
+
+    def batches(self, order):
+        if order is None:
+            return [(self.X, self.T)]
+        return [(self.X[idx], self.T[idx]) for idx in order]
+
+    def step(self, batch):
+        Xb, Tb = batch
+        return handwritten.step(np, self.P, Xb, Tb, self.loss, self.lr, self.activation)
+
+    def sync(self):
+        pass  # NumPy is synchronous
+
+    def params(self):
+        return {k: v.copy() for k, v in self.P.items()}
+
+    def value(self, loss):
+        return float(loss)
+
+
+def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
+    return NumpySession(P, X, T, loss, lr, dtype, activation)
+
+
+def set_threads(n: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+
+
+def info(device: str, mode: str) -> dict:
+    from threadpoolctl import threadpool_info
+
+    pools = threadpool_info()
+    return {
+        "numpy": np.__version__,
+        "blas": ", ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads)"
+                          for p in pools if p.get("user_api") == "blas"),
+        "matmul_precision": "float32/float64 as stored (no reduced-precision matmul)",
+    }
+
+
+IMPL = Implementation(
+    name="numpy",
+    modes=("default",),
+    description="hand-written backprop, NumPy (CPU)",
+    _available=available,
+    _loss_and_grads=loss_and_grads,
+    _session=session,
+    set_threads=set_threads,
+    info=info,
+    mode_notes={"default": "plain NumPy, synchronous"},
+)
