@@ -62,6 +62,7 @@ class Implementation:
     set_threads: Callable[[int], None] = lambda n: None  # called in a fresh process before work
     info: Callable[[str, str], dict] = lambda device, mode: {}  # versions, matmul precision, ...
     mode_notes: dict[str, str] = field(default_factory=dict)  # mode -> what it means
+    timing_only: tuple[str, ...] = ()  # modes timed but not correctness-checked (TF32)
 
     def _mode(self, mode: str | None) -> str:
         if mode is None:
