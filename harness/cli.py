@@ -7,7 +7,9 @@ Each command lives in its own module, which provides
 
 Usage errors (bad options, bad config values, missing files) are reported as
 one line on stderr with exit code 2 and no traceback: modules raise
-`UsageError` (or `ValueError` from validation) for those.
+`UsageError`, and the contract's validation raises `ContractError`. Any other
+exception is a bug and keeps its traceback. Only the module of the command
+being run is imported, so one command's missing dependency never breaks another.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from harness.contract import ContractError
 
 # command -> (module, one-line help)
 COMMANDS = {
@@ -36,14 +40,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported to add its options."""
     parser = _Parser(prog="python -m harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
-        _load(module).add_arguments(p)
+        if name == command:
+            _load(module).add_arguments(p)
     return parser
 
 
@@ -52,10 +58,12 @@ def _load(module: str):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command).parse_args(argv)
         return int(_load(args._module).run(args))
-    except (UsageError, ValueError) as exc:
+    except (UsageError, ContractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

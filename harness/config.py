@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import contract, data
+from harness.contract import ContractError
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,13 @@ def _positive_int(name: str, value, optional: bool = False) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ContractError(f"{name} must be a positive integer, got {value!r}")
 
 
 def validate(cfg: Config) -> None:
     """Raise ValueError naming the first invalid field."""
     if cfg.dataset not in data.DATASETS:
-        raise ValueError(f"unknown dataset {cfg.dataset!r}; expected one of {', '.join(data.DATASETS)}")
+        raise ContractError(f"unknown dataset {cfg.dataset!r}; expected one of {', '.join(data.DATASETS)}")
     _positive_int("n_samples", cfg.n_samples, optional=True)
     _positive_int("n_features", cfg.n_features, optional=True)
     _positive_int("n_hidden", cfg.n_hidden)
@@ -66,20 +67,20 @@ def validate(cfg: Config) -> None:
     _positive_int("epochs", cfg.epochs)
     _positive_int("batch_size", cfg.batch_size, optional=True)
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, np.integer)) or cfg.seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+        raise ContractError(f"seed must be a non-negative integer, got {cfg.seed!r}")
     if not isinstance(cfg.lr, (int, float)) or not np.isfinite(cfg.lr) or cfg.lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {cfg.lr!r}")
+        raise ContractError(f"lr must be a positive number, got {cfg.lr!r}")
     contract.check_activation(cfg.activation)
     contract.check_loss(cfg.loss)
     contract.check_dtype(cfg.dtype)
     contract.check_device(cfg.device)
     fixed = data.FIXED_FEATURES.get(cfg.dataset)
     if fixed is not None and cfg.n_features not in (None, fixed):
-        raise ValueError(f"dataset {cfg.dataset} has {fixed} features; n_features={cfg.n_features}")
+        raise ContractError(f"dataset {cfg.dataset} has {fixed} features; n_features={cfg.n_features}")
     if cfg.dataset in ("xor", "moons", "circles", "breast_cancer") and cfg.n_outputs not in (None, 1):
-        raise ValueError(f"dataset {cfg.dataset} has 1 output; n_outputs={cfg.n_outputs}")
+        raise ContractError(f"dataset {cfg.dataset} has 1 output; n_outputs={cfg.n_outputs}")
     if cfg.dataset == "breast_cancer" and cfg.n_samples is not None and cfg.n_samples > 569:
-        raise ValueError(f"dataset breast_cancer has 569 samples; n_samples={cfg.n_samples}")
+        raise ContractError(f"dataset breast_cancer has 569 samples; n_samples={cfg.n_samples}")
 
 
 # Named presets, each with the reason for its values.
@@ -103,7 +104,7 @@ PRESETS: dict[str, Config] = {
 
 def preset(name: str) -> Config:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+        raise ContractError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -118,12 +119,12 @@ def _parse_value(key: str, text: str):
         try:
             return int(text)
         except ValueError:
-            raise ValueError(f"{key} must be an integer, got {text!r}") from None
+            raise ContractError(f"{key} must be an integer, got {text!r}") from None
     if kind.startswith("float"):
         try:
             return float(text)
         except ValueError:
-            raise ValueError(f"{key} must be a number, got {text!r}") from None
+            raise ContractError(f"{key} must be a number, got {text!r}") from None
     return text
 
 
@@ -134,8 +135,8 @@ def override(cfg: Config, pairs) -> Config:
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep:
-            raise ValueError(f"override {pair!r} is not of the form key=value")
+            raise ContractError(f"override {pair!r} is not of the form key=value")
         if key not in _FIELD_TYPES:
-            raise ValueError(f"unknown config field {key!r}; expected one of {', '.join(_FIELD_TYPES)}")
+            raise ContractError(f"unknown config field {key!r}; expected one of {', '.join(_FIELD_TYPES)}")
         changes[key] = _parse_value(key, value.strip())
     return dataclasses.replace(cfg, **changes)

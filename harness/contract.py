@@ -29,6 +29,14 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 DEVICES = ("cpu", "gpu")
 
 
+class ContractError(ValueError):
+    """Input that breaks the contract: a bad name, shape, dtype or config value.
+
+    A ValueError, so API callers catch it as one; the CLI reports it as one line
+    with exit code 2, while any other exception (a bug) keeps its traceback.
+    """
+
+
 def param_shapes(n_features: int, n_hidden: int, n_outputs: int) -> dict[str, tuple[int, ...]]:
     """Layout (in, out), as in the article's `np.dot(X, weights)`."""
     return {
@@ -41,7 +49,7 @@ def param_shapes(n_features: int, n_hidden: int, n_outputs: int) -> dict[str, tu
 
 def _choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise ValueError(f"unknown {kind} {value!r}; expected one of {', '.join(allowed)}")
+        raise ContractError(f"unknown {kind} {value!r}; expected one of {', '.join(allowed)}")
     return value
 
 
@@ -73,7 +81,7 @@ def init_params(
     check_dtype(dtype)
     for name, n in (("n_features", n_features), ("n_hidden", n_hidden), ("n_outputs", n_outputs)):
         if int(n) != n or n < 1:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+            raise ContractError(f"{name} must be a positive integer, got {n!r}")
     rng = np.random.default_rng([int(seed), 0x1417])  # stream 0x1417: initialisation
 
     def glorot(fan_in: int, fan_out: int) -> np.ndarray:
@@ -111,11 +119,11 @@ def check_arrays(params: Mapping[str, np.ndarray], X: np.ndarray, T: np.ndarray)
     wrong shape, a non-floating or non-finite array.
     """
     if not isinstance(params, Mapping):
-        raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
+        raise ContractError(f"params must be a dict of arrays, got {type(params).__name__}")
     missing = [k for k in PARAM_NAMES if k not in params]
     extra = [k for k in params if k not in PARAM_NAMES]
     if missing or extra:
-        raise ValueError(
+        raise ContractError(
             f"params must have exactly keys {', '.join(PARAM_NAMES)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unexpected {', '.join(map(str, extra))}" if extra else "")
@@ -123,30 +131,30 @@ def check_arrays(params: Mapping[str, np.ndarray], X: np.ndarray, T: np.ndarray)
     arrays = {"X": X, "T": T, **params}
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray):
-            raise ValueError(f"{name} must be a NumPy array, got {type(a).__name__}")
+            raise ContractError(f"{name} must be a NumPy array, got {type(a).__name__}")
         if a.dtype.kind != "f":
-            raise ValueError(f"{name} must be a floating-point array, got dtype {a.dtype}")
+            raise ContractError(f"{name} must be a floating-point array, got dtype {a.dtype}")
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} contains NaN or infinity")
+            raise ContractError(f"{name} contains NaN or infinity")
     if X.ndim != 2 or T.ndim != 2:
-        raise ValueError(
+        raise ContractError(
             f"X and T must be 2-D (N, n_features) and (N, n_outputs); got X{X.shape}, T{T.shape}"
         )
     if X.shape[0] != T.shape[0]:
-        raise ValueError(f"X and T must have the same number of rows; got {X.shape[0]} and {T.shape[0]}")
+        raise ContractError(f"X and T must have the same number of rows; got {X.shape[0]} and {T.shape[0]}")
     if X.shape[0] < 1:
-        raise ValueError("X and T must have at least one row")
+        raise ContractError("X and T must have at least one row")
     N, F = X.shape
     K = T.shape[1]
     W1 = params["W1"]
     if W1.ndim != 2 or W1.shape[0] != F:
-        raise ValueError(f"W1 must have shape (n_features={F}, n_hidden); got {W1.shape}")
+        raise ContractError(f"W1 must have shape (n_features={F}, n_hidden); got {W1.shape}")
     H = W1.shape[1]
     for name, shape in param_shapes(F, H, K).items():
         if params[name].shape != shape:
-            raise ValueError(f"{name} must have shape {shape}; got {params[name].shape}")
+            raise ContractError(f"{name} must have shape {shape}; got {params[name].shape}")
     if np.any(T < 0) or np.any(T > 1):
-        raise ValueError("T must lie in [0, 1]")
+        raise ContractError("T must lie in [0, 1]")
     return N, F, H, K
 
 
@@ -161,13 +169,13 @@ def check_call(params, X, T, loss: str, dtype: str, device: str, activation: str
 
 def check_train(lr: float, epochs: int, batch_size: int | None, seed: int) -> None:
     if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+        raise ContractError(f"lr must be a positive finite number, got {lr!r}")
     if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        raise ContractError(f"epochs must be a non-negative integer, got {epochs!r}")
     if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        raise ContractError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+        raise ContractError(f"seed must be an integer, got {seed!r}")
 
 
 def cast(params: Mapping[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.contract import ContractError
+
 DATASETS = ("xor", "moons", "circles", "blobs", "teacher", "breast_cancer")
 
 # n_features of each data set; None where the caller chooses (teacher).
@@ -89,7 +91,7 @@ def breast_cancer(n_samples: int | None = None, seed: int = 0):
     X, y = X[perm], data.target[perm]
     if n_samples is not None:
         if n_samples > len(X):
-            raise ValueError(f"breast_cancer has {len(X)} samples; asked for {n_samples}")
+            raise ContractError(f"breast_cancer has {len(X)} samples; asked for {n_samples}")
         X, y = X[:n_samples], y[:n_samples]
     return X.astype(np.float64), _column(y)
 
@@ -98,14 +100,14 @@ def make(name: str, n_samples: int | None = None, seed: int = 0, n_features: int
          n_outputs: int | None = None):
     """Build data set `name`. Unknown names and impossible sizes raise ValueError."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+        raise ContractError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if n_samples is not None and (int(n_samples) != n_samples or n_samples < 1):
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        raise ContractError(f"n_samples must be a positive integer, got {n_samples!r}")
     fixed = FIXED_FEATURES.get(name)
     if fixed is not None and n_features not in (None, fixed):
-        raise ValueError(f"dataset {name} has {fixed} features; n_features={n_features} given")
+        raise ContractError(f"dataset {name} has {fixed} features; n_features={n_features} given")
     if name in ("xor", "moons", "circles", "breast_cancer") and n_outputs not in (None, 1):
-        raise ValueError(f"dataset {name} has 1 output; n_outputs={n_outputs} given")
+        raise ContractError(f"dataset {name} has 1 output; n_outputs={n_outputs} given")
     kw = {} if n_samples is None else {"n_samples": int(n_samples)}
     if name == "xor":
         return xor(seed=seed, **kw)

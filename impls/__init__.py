@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from harness.contract import ContractError
 from impls.base import Implementation, Session  # noqa: F401  (public types)
 
 _REGISTRY: dict[str, Implementation] | None = None
@@ -48,5 +49,5 @@ def get(name: str) -> Implementation:
     """The implementation called `name`; ValueError listing the known names otherwise."""
     registry = _discover()
     if name not in registry:
-        raise ValueError(f"unknown implementation {name!r}; known: {', '.join(registry)}")
+        raise ContractError(f"unknown implementation {name!r}; known: {', '.join(registry)}")
     return registry[name]

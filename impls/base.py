@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness import contract
+from harness.contract import ContractError
 
 
 class Unavailable(RuntimeError):
@@ -68,7 +69,8 @@ class Implementation:
         if mode is None:
             return self.modes[0]
         if mode not in self.modes:
-            raise ValueError(f"unknown mode {mode!r} for {self.name}; expected one of {', '.join(self.modes)}")
+            raise ContractError(
+                f"unknown mode {mode!r} for {self.name}; expected one of {', '.join(self.modes)}")
         return mode
 
     def available(self, device: str = "cpu", mode: str | None = None) -> tuple[bool, str]:

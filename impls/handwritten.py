@@ -81,16 +81,81 @@ def loss_and_grads(xp, P, X, T, loss, activation="sigmoid"):
     return L, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def step(xp, P, X, T, loss, lr, activation="sigmoid"):
-    """One plain gradient-descent update, in place (no new parameter arrays).
+def step(xp, P, X, T, loss, lr, activation="sigmoid", ws=None):
+    """One plain gradient-descent update of P, in place; returns the batch loss before it.
 
-    Returns the batch loss before the update. `lr` must be a scalar of P's dtype
-    (or a Python float) so float32 stays float32.
+    The same equations as `loss_and_grads`, line for line, but every (N, H)
+    intermediate is written into buffers kept in `ws` (a dict the caller holds
+    across steps) instead of a fresh array per operation. On large layers a
+    fresh 16 MB temporary per operation costs more than the arithmetic (page
+    faults on every allocation), and a benchmark of hand-written backprop should
+    time what a careful person would write. tests/test_impls.py proves this
+    equals `loss_and_grads` followed by p -= lr * g. `lr` must be a scalar of P's
+    dtype (or a Python float) so float32 stays float32.
     """
-    L, G = loss_and_grads(xp, P, X, T, loss, activation)
-    for k in P:
-        P[k] -= lr * G[k]               # p := p - lr * dL/dp
+    W1, b1, W2, b2 = P["W1"], P["b1"], P["W2"], P["b2"]
+    N, H = X.shape[0], W1.shape[1]
+    ws = {} if ws is None else ws
+    if ws.get("N") != N:  # (re)allocate for this batch size; a smaller last batch does once
+        ws.clear()
+        ws.update(N=N, A1=xp.empty((N, H), X.dtype), dA1=xp.empty((N, H), X.dtype),
+                  D=xp.empty((N, H), X.dtype))
+    A1, dA1, D = ws["A1"], ws["dA1"], ws["D"]
+
+    # ---- forward, in place ------------------------------------------------
+    xp.matmul(X, W1, out=A1)            # (N, H)  Z1 = X @ W1 ...
+    A1 += b1                            #         ... + b1   (A1 holds Z1 for now)
+    _act_forward_inplace(xp, A1, activation)  # A1 = act(Z1)
+    Z2 = A1 @ W2 + b2                   # (N, K)  K is small: plain arrays are fine
+    Y = sigmoid(xp, Z2)
+
+    # ---- loss and dZ2 -----------------------------------------------------
+    if loss == "mse":
+        L = 0.5 * xp.sum((Y - T) ** 2) / N
+        dZ2 = (Y - T) * (Y * (1 - Y)) / N
+    else:
+        L = xp.sum(softplus(xp, Z2) - T * Z2) / N
+        dZ2 = (Y - T) / N
+
+    # ---- backward, into buffers -------------------------------------------
+    dW2 = A1.T @ dZ2                    # (H, K)
+    db2 = dZ2.sum(axis=0)               # (K,)
+    xp.matmul(dZ2, W2.T, out=dA1)       # (N, H)  dA1 = dZ2 @ W2.T
+    _act_backward_inplace(xp, A1, D, activation)  # D = act'(Z1) from A1
+    dA1 *= D                            # (N, H)  dZ1 = dA1 * act'(Z1)  (dA1 holds dZ1 now)
+    dW1 = X.T @ dA1                     # (F, H)
+    db1 = dA1.sum(axis=0)               # (H,)
+
+    # ---- update -----------------------------------------------------------
+    for p, g in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
+        g *= lr                         # g is a fresh small array here: scale it in place
+        p -= g                          # p := p - lr * dL/dp
     return L
+
+
+def _act_forward_inplace(xp, A, activation):
+    """A := act(A), with no temporaries."""
+    if activation == "sigmoid":         # 1 / (1 + exp(-Z))
+        xp.negative(A, out=A)
+        xp.exp(A, out=A)
+        A += 1
+        xp.reciprocal(A, out=A)
+    elif activation == "tanh":
+        xp.tanh(A, out=A)
+    else:
+        xp.maximum(A, 0, out=A)
+
+
+def _act_backward_inplace(xp, A, D, activation):
+    """D := dA/dZ from the activation's output A (same formulas as act_backward)."""
+    if activation == "sigmoid":         # A (1 - A)
+        xp.subtract(1, A, out=D)
+        D *= A
+    elif activation == "tanh":          # 1 - A^2
+        xp.multiply(A, A, out=D)
+        xp.subtract(1, D, out=D)
+    else:                               # relu: 1 where A > 0
+        xp.greater(A, 0, out=D)
 
 
 def predict(xp, P, X, activation="sigmoid"):

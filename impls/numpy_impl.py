@@ -18,8 +18,16 @@ def available(device: str, mode: str) -> tuple[bool, str]:
     return True, ""
 
 
+# exp(-Z) overflows to inf for Z < -88 in float32 (-709 in float64); 1 / (1 + inf) = 0 is
+# the right limit, so the overflow is harmless and its RuntimeWarning is silenced here.
+def _quiet():
+    return np.errstate(over="ignore")  # a fresh context each call: errstate is not reentrant
+
+
+
 def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
-    L, G = handwritten.loss_and_grads(np, P, X, T, loss, activation)
+    with _quiet():
+        L, G = handwritten.loss_and_grads(np, P, X, T, loss, activation)
     return float(L), G
 
 
@@ -28,6 +36,7 @@ class NumpySession:
         self.P, self.X, self.T = P, X, T
         self.loss, self.activation = loss, activation
         self.lr = np.asarray(lr, dtype=dtype)  # a dtype scalar keeps float32 updates in float32
+        self.ws = {}  # step's reusable buffers
 
     def batches(self, order):
         if order is None:
@@ -36,7 +45,8 @@ class NumpySession:
 
     def step(self, batch):
         Xb, Tb = batch
-        return handwritten.step(np, self.P, Xb, Tb, self.loss, self.lr, self.activation)
+        with _quiet():
+            return handwritten.step(np, self.P, Xb, Tb, self.loss, self.lr, self.activation, self.ws)
 
     def sync(self):
         pass  # NumPy is synchronous

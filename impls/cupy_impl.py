@@ -1,0 +1,136 @@
+"""`cupy`: the hand-written backprop of impls/handwritten.py, run on a GPU by CuPy.
+
+    import impls
+    cupy_impl = impls.get("cupy")
+    cupy_impl.available("gpu")     # (False, "cupy is not installed") where there is no CuPy
+    loss, grads = cupy_impl.loss_and_grads(params, X, T, loss="mse", device="gpu")
+
+The math is not repeated here. impls/numpy_impl.py calls handwritten.py with
+xp=numpy; this file calls the very same functions with xp=cupy, so the two
+differ only in where the arrays live. What is left is the GPU plumbing:
+copies to and from the device, the learning rate as a device scalar, and
+waiting for queued kernels.
+
+CuPy's float32 matmuls use full float32 unless the environment sets
+CUPY_TF32=1 (read by CuPy once, at its first matmul); info() records it.
+
+cupy is imported lazily (see _cupy), so listing implementations never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from impls import handwritten
+from impls.base import Implementation
+
+
+def _cupy():
+    import cupy
+
+    return cupy
+
+
+def available(device: str, mode: str) -> tuple[bool, str]:
+    if device != "gpu":
+        return False, "CuPy runs on a GPU only (see the numpy implementation for the CPU)"
+    try:
+        cp = _cupy()
+    except ImportError as exc:
+        return False, f"cupy is not installed ({exc})"
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except cp.cuda.runtime.CUDARuntimeError as exc:  # no driver, or no device visible
+        return False, f"CuPy finds no CUDA device ({exc})"
+    if count < 1:
+        return False, "CuPy finds no CUDA device"
+    return True, ""
+
+
+def _to_device(cp, arrays: dict) -> dict:
+    return {k: cp.asarray(v) for k, v in arrays.items()}  # host -> device copies, dtype kept
+
+
+def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
+    cp = _cupy()
+    Pd = _to_device(cp, P)
+    L, G = handwritten.loss_and_grads(cp, Pd, cp.asarray(X), cp.asarray(T), loss, activation)
+    # float() and asnumpy() copy device -> host, and so wait for the kernels.
+    return float(L), {k: cp.asnumpy(v) for k, v in G.items()}
+
+
+class CupySession:
+    def __init__(self, P, X, T, loss, lr, dtype, activation):
+        self.cp = cp = _cupy()
+        self.P = _to_device(cp, P)  # updated in place by handwritten.step
+        self.ws = {}  # handwritten.step's reusable device buffers
+        self.X, self.T = cp.asarray(X), cp.asarray(T)
+        self.loss, self.activation = loss, activation
+        # A 0-d device array of the run's dtype: float32 updates stay float32, and the
+        # scalar is not copied to the device again at every step.
+        self.lr = cp.asarray(lr, dtype=dtype)
+
+    def batches(self, order):
+        if order is None:
+            return [(self.X, self.T)]
+        out = []
+        for idx in order:  # gather each batch on the device
+            i = self.cp.asarray(idx)
+            out.append((self.X[i], self.T[i]))
+        return out
+
+    def step(self, batch):
+        Xb, Tb = batch
+        # Returns the loss as a 0-d device array: no sync until value() asks for it.
+        return handwritten.step(self.cp, self.P, Xb, Tb, self.loss, self.lr, self.activation,
+                                self.ws)
+
+    def sync(self):
+        self.cp.cuda.get_current_stream().synchronize()  # every kernel here runs on it
+
+    def params(self):
+        return {k: self.cp.asnumpy(v) for k, v in self.P.items()}  # fresh host copies
+
+    def value(self, loss):
+        return float(loss)
+
+
+def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
+    return CupySession(P, X, T, loss, lr, dtype, activation)
+
+
+def set_threads(n: int) -> None:
+    pass  # the host side is one Python thread launching kernels; nothing to limit
+
+
+def info(device: str, mode: str) -> dict:
+    # CuPy itself: TF32 only when CUPY_TF32 holds a positive integer.
+    tf32 = os.environ.get("CUPY_TF32", "0").strip()
+    out = {"matmul_precision": "tf32 (CUPY_TF32)" if tf32.isdigit() and int(tf32) > 0
+           else "highest (full float32, CUPY_TF32 off)"}
+    try:
+        cp = _cupy()
+    except ImportError:
+        return {"cupy": "not installed", **out}
+    out["cupy"] = cp.__version__
+    try:
+        rt = cp.cuda.runtime
+        name = rt.getDeviceProperties(cp.cuda.Device().id)["name"]
+        out.update(device=name.decode() if isinstance(name, bytes) else str(name),
+                   cuda_runtime=rt.runtimeGetVersion(), cuda_driver=rt.driverGetVersion())
+    except Exception as exc:  # no device: say so in the record rather than crash
+        out["device"] = f"unavailable ({type(exc).__name__}: {exc})"
+    return out
+
+
+IMPL = Implementation(
+    name="cupy",
+    modes=("default",),
+    description="hand-written backprop, CuPy (GPU)",
+    _available=available,
+    _loss_and_grads=loss_and_grads,
+    _session=session,
+    set_threads=set_threads,
+    info=info,
+    mode_notes={"default": "impls/handwritten.py on CuPy; asynchronous kernels on one stream"},
+)

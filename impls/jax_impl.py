@@ -1,0 +1,230 @@
+"""`jax`: the same network, with gradients from `jax.value_and_grad`.
+
+    import impls
+    jax_impl = impls.get("jax")
+    loss, grads = jax_impl.loss_and_grads(params, X, T, loss="bce", mode="jit")
+    params2, history = jax_impl.train(params, X, T, epochs=20, mode="nojit")
+
+Pure functions, as in JAX's `mnist_classifier_fromscratch` example: forward
+and loss written with jax.numpy, gradients from `jax.value_and_grad`, and the
+whole update (loss, gradients, step) as one function. Modes:
+
+    jit       that function under one jax.jit, parameter buffers donated
+    nojit     the same function called op by op (no jit)
+    jit-tf32  jit with TF32 matmuls (GPU only; timed, not checked)
+
+jax is imported lazily (see _jax), so listing implementations never needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import numpy as np
+
+from impls.base import Implementation
+
+MODES = ("jit", "nojit", "jit-tf32")
+
+
+@functools.cache
+def _jax():
+    """Import jax with float64 enabled; without x64, JAX silently computes float64 in float32."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def available(device: str, mode: str) -> tuple[bool, str]:
+    try:
+        _jax()
+    except ImportError as exc:
+        return False, f"jax is not installed ({exc})"
+    if device == "cpu":
+        # Every jaxlib has a CPU backend. Not starting it here leaves set_threads its chance:
+        # XLA reads XLA_FLAGS when the first backend starts.
+        return (False, "TF32 is a GPU matmul mode") if mode == "jit-tf32" else (True, "")
+    try:
+        _device(device)
+    except RuntimeError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def _device(device: str):
+    jax = _jax()
+    if device == "cpu":
+        return jax.devices("cpu")[0]
+    try:
+        return jax.devices("gpu")[0]
+    except RuntimeError as exc:  # "Unknown backend: 'gpu' requested, but no platforms ..."
+        raise RuntimeError(f"JAX sees no GPU ({exc})") from None
+
+
+def _precision(mode: str):
+    # Passed to every matmul explicitly (it carries over to the backward matmuls), rather
+    # than read from the jax_default_matmul_precision config at trace time. HIGHEST is full
+    # float32; DEFAULT is what JAX does unasked on a GPU: TF32 on Ampere and later.
+    from jax import lax
+
+    return lax.Precision.DEFAULT if mode == "jit-tf32" else lax.Precision.HIGHEST
+
+
+# ---- forward and loss: jax.numpy only ----------------------------------------
+def loss_fn(P, X, T, loss: str, activation: str, precision):
+    """L (0-d array) for one batch. P: W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N,F); T (N,K)."""
+    jax = _jax()
+    jnp = jax.numpy
+
+    N = X.shape[0]
+    Z1 = jnp.matmul(X, P["W1"], precision=precision) + P["b1"]   # (N, H)
+    if activation == "sigmoid":
+        A1 = jax.nn.sigmoid(Z1)                                  # (N, H)
+    elif activation == "tanh":
+        A1 = jnp.tanh(Z1)
+    else:
+        A1 = jax.nn.relu(Z1)
+    Z2 = jnp.matmul(A1, P["W2"], precision=precision) + P["b2"]  # (N, K)
+    if loss == "mse":
+        Y = jax.nn.sigmoid(Z2)                                   # (N, K)
+        return 0.5 * jnp.sum((Y - T) ** 2) / N
+    # bce from Z2: jax.nn.softplus is logaddexp(Z2, 0), stable for every Z2.
+    return jnp.sum(jax.nn.softplus(Z2) - T * Z2) / N
+
+
+# ---- gradients and step --------------------------------------------------------
+def update_fn(P, X, T, lr, loss: str, activation: str, precision):
+    """One step p := p - lr * dL/dp; returns (new P, L before the step). lr: 0-d, P's dtype."""
+    jax = _jax()
+    L, G = jax.value_and_grad(loss_fn)(P, X, T, loss, activation, precision)
+    return {k: P[k] - lr * G[k] for k in P}, L
+
+
+@functools.cache
+def _functions(loss: str, activation: str, mode: str):
+    """(value_and_grad, update) for one configuration; jitted once and reused across calls."""
+    jax = _jax()
+    precision = _precision(mode)
+    grads = functools.partial(jax.value_and_grad(loss_fn), loss=loss, activation=activation,
+                              precision=precision)
+    update = functools.partial(update_fn, loss=loss, activation=activation, precision=precision)
+    if mode == "nojit":
+        return grads, update
+    # donate_argnums=0: the old parameters' buffers are reused for the new ones, as an in-place
+    # update would. The outputs match the donated inputs in shape and dtype, so XLA can use
+    # every buffer and emits no "donated buffers were not usable" warning (CPU included).
+    return jax.jit(grads), jax.jit(update, donate_argnums=0)
+
+
+def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
+    jax = _jax()
+    dev = _device(device)
+    P, X, T = jax.device_put((P, X, T), dev)
+    grads, _ = _functions(loss, activation, mode)
+    L, G = grads(P, X, T)
+    return float(L), {k: np.array(v, copy=True) for k, v in G.items()}
+
+
+class JaxSession:
+    def __init__(self, P, X, T, loss, lr, dtype, device, mode, activation):
+        self.jax = _jax()
+        self.dev = _device(device)
+        self.P, self.X, self.T = self.jax.device_put((P, X, T), self.dev)
+        # An explicit-dtype device scalar: a Python float would be fine too (weakly typed),
+        # but a traced argument means one compilation for every learning rate.
+        self.lr = self.jax.device_put(np.asarray(lr, dtype=dtype), self.dev)
+        self._update = _functions(loss, activation, mode)[1]
+        self._last = None
+
+    def batches(self, order):
+        if order is None:
+            return [(self.X, self.T)]
+        out = []
+        for idx in order:  # gather each batch on the device
+            i = self.jax.device_put(idx, self.dev)
+            out.append((self.X[i], self.T[i]))
+        return out
+
+    def step(self, batch):
+        Xb, Tb = batch
+        self.P, self._last = self._update(self.P, Xb, Tb, self.lr)
+        return self._last
+
+    def sync(self):
+        # Block on everything a step produces: the new parameters and the last loss.
+        self.jax.block_until_ready((self.P, self._last))
+
+    def params(self):
+        # np.asarray of a CPU jax array is a view of its buffer, which donation reuses: copy.
+        return {k: np.array(v, copy=True) for k, v in self.P.items()}
+
+    def value(self, loss):
+        return float(loss)
+
+
+def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
+    return JaxSession(P, X, T, loss, lr, dtype, device, mode, activation)
+
+
+def _backends_started() -> bool:
+    """Whether XLA has read XLA_FLAGS already (it does when jax starts its first backend)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge  # private API, hence the fallback
+
+        return xla_bridge.backends_are_initialized()
+    except (ImportError, AttributeError):
+        return True  # cannot tell: assume it is too late
+
+
+def set_threads(n: int) -> None:
+    # Honest limits: XLA has no flag for an exact CPU thread count; its pool is sized from
+    # the CPUs this process may run on, so the real lever is the CPU affinity the harness
+    # sets. What can be done here is the one-thread case: turn off Eigen's multi-threaded
+    # matmuls (intra_op_parallelism_threads is TensorFlow's spelling; XLA ignores it). For
+    # n > 1 that flag would force one thread, so nothing is set. XLA reads the flags once,
+    # when the first backend starts; later they would only mislead the record.
+    if n == 1 and not _backends_started():
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
+
+
+def info(device: str, mode: str) -> dict:
+    jax = _jax()
+    import jaxlib
+
+    dev = _device(device)
+    return {
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "backend": dev.platform,
+        "device": dev.device_kind,
+        "matmul_precision": "tf32 (lax.Precision.DEFAULT)" if mode == "jit-tf32"
+                            else "highest (lax.Precision.HIGHEST: full float32, TF32 off)",
+        "x64": bool(jax.config.jax_enable_x64),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+IMPL = Implementation(
+    name="jax",
+    modes=MODES,
+    description="JAX grad",
+    _available=available,
+    _loss_and_grads=loss_and_grads,
+    _session=session,
+    set_threads=set_threads,
+    info=info,
+    mode_notes={
+        "jit": "the whole update in one jax.jit, parameter buffers donated",
+        "nojit": "the same functions op by op, no jit",
+        "jit-tf32": "jit with TF32 matmuls (GPU only; timing only)",
+    },
+    timing_only=("jit-tf32",),
+)
