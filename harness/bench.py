@@ -3,13 +3,16 @@
     python -m harness bench --profile quick --impl numpy --size tiny
     python -m harness bench --resume results/20250101-120000-default   # finish an interrupted run
 
-One run: the check report (subprocess), which cells can run (one probe
-subprocess: the parent never imports a framework), the machine's matmul peak,
-then every cell in a fresh subprocess (harness/cell.py) with the same thread
-budget, its peak-memory pass in another, then time to accuracy. Results go to
-a new folder (harness/storage.py) whose tables are rewritten after every
-cell, so Ctrl-C keeps what finished and --resume runs only what is missing.
-Crashed, hung and diverged cells are recorded with a reason; the sweep goes on.
+One run: the check report (subprocesses: on the CPU, and on the GPU too when
+the plan has a GPU cell), which cells can run (one probe subprocess: the parent
+never imports a framework), the machine's matmul peak, then every cell in a
+fresh subprocess (harness/cell.py) with the same thread budget, its
+peak-memory pass in another, then time to accuracy. Results go to a new folder
+(harness/storage.py) whose tables are rewritten after every cell, so Ctrl-C
+keeps what finished and --resume runs only what is missing. Crashed, hung and
+diverged cells are recorded with a reason; the sweep goes on. A profile's wall
+budget (the `gpu` profile's: `make gpu` must end in minutes) stops the run
+early: jobs not started stay missing, for --resume.
 Exit 0 for a completed run, whatever its cells' statuses; 2 for bad options.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -28,10 +32,14 @@ import time
 from harness import machine, profiles
 from harness.cell import REPO, cell_env, launch
 from harness.cli import UsageError
-from harness.storage import Run
+from harness.storage import TTA_KEY, Run
 
 CHECK_TIMEOUT_S = 600.0  # the check imports every framework and trains; generous but bounded
 PEAK_IMPLS = ("torch", "cupy", "jax")  # GPU peak: first available (torch: TF32 off by default)
+# The slow parts of a GPU check (cold torch.compile / CUDA-graph compiles of every
+# dtype x loss x activation): each checked in a process of its own, beside the rest.
+CHECK_APART = ("torch:compile", "torch:reduce-overhead")
+MIN_START_S = 5.0  # under a wall budget, no job starts with less time than this left
 
 
 def _list(values) -> list[str] | None:
@@ -53,6 +61,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default="results", help="results root (default: results/)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="run the cells missing from RUN_DIR")
     parser.add_argument("--time-limit", type=float, metavar="S", help="kill a cell after S seconds")
+    parser.add_argument("--wall-budget", type=float, metavar="S",
+                        help="start no job after S seconds of this invocation, check included "
+                             "(default: the profile's; 0: no limit)")
     parser.add_argument("--no-check", action="store_true", help="skip the check report")
     parser.add_argument("--report", action="store_true", help="render report.md at the end")
 
@@ -79,6 +90,7 @@ def new_run(args) -> Run:
     profile = profiles.get(args.profile)
     if args.time_limit is not None and args.time_limit <= 0:
         raise UsageError(f"--time-limit must be positive, got {args.time_limit}")
+    _wall_budget(args, profile.wall_budget_s)  # validates --wall-budget
     plan = profiles.plan(profile, _known(), _list(args.impl), _list(args.mode),
                          _list(args.device), _list(args.dtype), _list(args.size))
     threads, cpus = _cpus(args.threads)
@@ -86,7 +98,9 @@ def new_run(args) -> Run:
         "threads": threads, "cpus": cpus, "loss": profile.loss, "lr": profile.lr,
         "seed": profile.seed, "activation": "sigmoid", "policy": dataclasses.asdict(profile.policy),
         "time_limit_s": args.time_limit or profile.time_limit_s,
-        "peak_n": profile.peak_n, "check": not args.no_check,
+        "peak_n": profile.peak_n, "peak_n_cpu": profile.peak_n_cpu or profile.peak_n,
+        "check": not args.no_check, "check_timeout_s": profile.check_timeout_s,
+        "wall_budget_s": profile.wall_budget_s,
     }
     options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     budget = {"threads": threads, "cpus": cpus,
@@ -98,33 +112,204 @@ def new_run(args) -> Run:
     return Run.create(args.out, profile.name, meta)
 
 
-def run_check(run: Run) -> subprocess.Popen | None:
-    """Start `python -m harness check --json` (in the background while the probe runs)."""
-    if importlib.util.find_spec("harness.check") is None:
-        run.write_json("check.json", {"ok": None, "error": "harness/check.py does not exist yet"})
-        return None
-    return subprocess.Popen([sys.executable, "-m", "harness", "check", "--json"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+class Budget:
+    """The wall-clock budget of one bench invocation: time left, and job timeouts capped by it."""
+
+    def __init__(self, seconds: float | None, start: float | None = None):
+        self.seconds = seconds
+        self.end = None if seconds is None else (start or time.time()) + seconds
+
+    def left(self) -> float:
+        return math.inf if self.end is None else self.end - time.time()
+
+    def can_start(self) -> bool:
+        return self.left() >= MIN_START_S
+
+    def timeout(self, limit: float) -> float:
+        return max(1.0, min(limit, self.left()))
 
 
-def finish_check(run: Run, proc: subprocess.Popen, started: float) -> None:
+NO_BUDGET = Budget(None)
+
+
+def _wall_budget(args, default: float | None) -> float | None:
+    given = getattr(args, "wall_budget", None)
+    if given is None:
+        return default
+    if given < 0:
+        raise UsageError(f"--wall-budget must be positive (0: no limit), got {given}")
+    return given or None
+
+
+def _plan_devices(run: Run) -> set[str]:
+    plan = run.meta["plan"]
+    return {c["device"] for c in plan["cells"] + plan["tta"]}
+
+
+@dataclasses.dataclass
+class CheckShard:
+    """One `python -m harness check --json ARGS` process; stderr goes to a file, not a pipe
+    (a full pipe would stall it while the parent waits on the probe)."""
+
+    args: list[str]
+    proc: subprocess.Popen
+    err: object
+    started: float
+
+
+def _start_shard(args: list[str]) -> CheckShard:
+    err = tempfile.TemporaryFile(mode="w+")
+    # No JAX GPU preallocation: the probe and other check processes share the GPU with it.
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "check", "--json", *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    return CheckShard(args, proc, err, time.time())
+
+
+class CheckRun:
+    """The check report at the start of a run, written to check.json.
+
+    A CPU-only plan runs `check --json` (the CPU), as one process. A plan with a GPU
+    cell checks every device: `check --json --device cpu` starts at once, beside the
+    probe; once the probe has said what the GPU can run, the GPU is checked with the
+    slow compiled modes (CHECK_APART) each in a process of its own, beside the rest,
+    so the check costs its slowest part rather than the sum. The parts check disjoint
+    (impl, mode, device) sets, and `merge_checks` makes them one report with what
+    `check --json --device all` would hold. Where the GPU runs neither compiled mode
+    (or the probe failed) the GPU is checked whole, `check --json --device gpu`.
+    """
+
+    def __init__(self, run: Run, budget: Budget = NO_BUDGET):
+        self.run, self.budget, self.started = run, budget, time.time()
+        self.gpu = "gpu" in _plan_devices(run)
+        self.shards: list[CheckShard] = []
+        self.missing = None
+        if importlib.util.find_spec("harness.check") is None:
+            self.missing = {"ok": None, "error": "harness/check.py does not exist yet"}
+            return
+        self.shards.append(_start_shard(["--device", "cpu"] if self.gpu else []))
+
+    def probe_triples(self) -> list[tuple[str, str, str]]:
+        """What the probe must also answer for the GPU part to be split."""
+        if not self.gpu:
+            return []
+        return [(*spec.split(":"), "gpu") for spec in CHECK_APART]
+
+    def start_gpu(self, available: dict) -> None:
+        if self.missing is None and self.gpu:
+            for args in gpu_shards(available):
+                self.shards.append(_start_shard(args))
+
+    def finish(self) -> None:
+        if self.missing is not None:
+            self.run.write_json("check.json", self.missing)
+            return
+        limit = self.run.meta["settings"].get("check_timeout_s", CHECK_TIMEOUT_S)
+        deadline = min(self.started + limit, self.budget.end or math.inf)
+        parts = []
+        for shard in self.shards:
+            with shard.err:
+                parts.append(collect_check(shard.proc, deadline - time.time(), shard.err))
+        seconds = round(time.time() - self.started, 2)
+        if len(parts) == 1:
+            report = parts[0]
+        else:
+            shards = [{"args": s.args, "exit_code": p.get("exit_code"),
+                       "seconds": p.get("seconds"), "error": p.get("error")}
+                      for s, p in zip(self.shards, parts, strict=True)]
+            report = merge_checks(parts, seconds, shards)
+        self.run.write_json("check.json", report)
+        self.run.meta["check_seconds"] = seconds
+
+
+def gpu_shards(available: dict) -> list[list[str]]:
+    """`check` arguments for the GPU part: one process per CHECK_APART mode the GPU runs,
+    one for everything else; or the whole GPU in one process."""
+    import impls  # the registry only: implementation modules import frameworks lazily
+
+    def runs(spec: str) -> bool:
+        return bool(available.get(f"{spec.replace(':', '/')}/gpu", [False])[0])
+
+    apart = [spec for spec in CHECK_APART if runs(spec)]
+    if not apart:
+        return [["--device", "gpu"]]
+    rest = []
+    for name in impls.names():
+        impl = impls.get(name)
+        modes = [m for m in impl.modes
+                 if f"{name}:{m}" not in CHECK_APART and m not in impl.timing_only]
+        if len(modes) == len([m for m in impl.modes if m not in impl.timing_only]):
+            rest.append(name)  # every checked mode: by name, as `check --impl NAME`
+        else:
+            rest += [f"{name}:{m}" for m in modes]
+    shards = [["--device", "gpu", "--impl", spec] for spec in apart]
+    shards.append(["--device", "gpu", *[a for spec in rest for a in ("--impl", spec)]])
+    if len(apart) < len(CHECK_APART):  # a compiled mode the GPU cannot run: the rest says why
+        shards[-1] += [a for spec in CHECK_APART if spec not in apart for a in ("--impl", spec)]
+    return shards
+
+
+def collect_check(proc: subprocess.Popen, timeout: float, err_file=None) -> dict:
+    """The JSON report of one check process, whatever its exit code (1 is a finding), or
+    {"ok": None, "error": why} when it printed none or ran out of time."""
     try:
-        out, err = proc.communicate(timeout=max(1.0, CHECK_TIMEOUT_S - (time.time() - started)))
+        out, err = proc.communicate(timeout=max(1.0, timeout))
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        run.write_json("check.json", {"ok": None,
-                                      "error": f"check timed out ({CHECK_TIMEOUT_S:g} s)"})
-        return
+        return {"ok": None, "error": f"check timed out ({max(1.0, timeout):.0f} s)"}
+    if err is None and err_file is not None:
+        err_file.seek(0)
+        err = err_file.read()
     try:
-        report = json.loads(out)  # stored whatever its exit code: exit 1 is a finding
-        if isinstance(report, dict):
-            report.setdefault("exit_code", proc.returncode)
+        report = json.loads(out)
     except json.JSONDecodeError:
-        tail = (err.strip().splitlines() or ["no output"])[-1][:300]
-        report = {"ok": None, "exit_code": proc.returncode, "error": f"no JSON from check: {tail}"}
-    run.write_json("check.json", report)
+        report = None
+    if isinstance(report, dict):
+        report.setdefault("exit_code", proc.returncode)
+        return report
+    tail = ((err or "").strip().splitlines() or ["no output"])[-1][:300]
+    return {"ok": None, "exit_code": proc.returncode, "error": f"no JSON from check: {tail}"}
+
+
+def merge_checks(parts: list[dict], seconds: float, shards: list[dict] | None = None) -> dict:
+    """One check report from parts that checked disjoint (impl, mode, device) sets.
+
+    Every part starts with the same finite-difference rows (NumPy only,
+    deterministic): they are kept once, first. ok: False if any part found a
+    disagreement, else None if any part failed to report, else True.
+    """
+    rows = [r for p in parts[:1] for r in p.get("rows", []) if r.get("kind") == "fd"]
+    if not rows:  # the first part failed: the fd rows of the first that did not
+        rows = next(([r for r in p.get("rows", []) if r.get("kind") == "fd"]
+                     for p in parts if p.get("rows")), [])
+    rows += [r for p in parts for r in p.get("rows", []) if r.get("kind") != "fd"]
+    unavailable, seen = [], set()
+    for p in parts:
+        for u in p.get("unavailable", []):
+            key = (u.get("impl"), u.get("mode"), u.get("device"))
+            if key not in seen:
+                seen.add(key)
+                unavailable.append(u)
+    oks = [p.get("ok") for p in parts]
+    ok = False if False in oks else None if None in oks else True
+    report = {"ok": ok, "rows": rows, "unavailable": unavailable,
+              "curves": [c for p in parts for c in p.get("curves", [])],
+              "seconds": seconds,
+              "timings": {k: v for p in parts for k, v in (p.get("timings") or {}).items()},
+              "exit_code": 1 if ok is False else 0 if ok else None}
+    errors = [p["error"] for p in parts if p.get("error")]
+    if errors:
+        report["error"] = "; ".join(errors)
+    if shards is not None:
+        report["shards"] = shards
+    return report
+
+
+def finish_check(run: Run, proc: subprocess.Popen, started: float) -> None:
+    """Wait for one check process (see collect_check) and store its report as check.json."""
+    limit = run.meta["settings"].get("check_timeout_s", CHECK_TIMEOUT_S)
+    run.write_json("check.json", collect_check(proc, limit - (time.time() - started)))
     run.meta["check_seconds"] = round(time.time() - started, 2)
 
 
@@ -138,9 +323,10 @@ def _env(run: Run, cache: str, device: str | None, memory: bool = False) -> dict
     return cell_env(run.meta["settings"]["threads"], cache, device, memory)
 
 
-def probe(run: Run, todo: list[dict]) -> dict[str, list]:
-    """available() of every (impl, mode, device) still to run, in one subprocess."""
-    triples = sorted({(c["impl"], c["mode"], c["device"]) for c in todo})
+def probe(run: Run, todo: list[dict], extra=()) -> dict[str, list]:
+    """available() of every (impl, mode, device) still to run (and of `extra` triples),
+    in one subprocess: {"impl/mode/device": [ok, reason]}."""
+    triples = sorted({(c["impl"], c["mode"], c["device"]) for c in todo} | set(extra))
     if not triples:
         return {}
     with tempfile.TemporaryDirectory(prefix="bpb-probe-") as cache:
@@ -150,12 +336,16 @@ def probe(run: Run, todo: list[dict]) -> dict[str, list]:
     return result.get("available", {})  # a failed probe: each cell finds out for itself
 
 
-def measure_peaks(run: Run, devices: set[str]) -> None:
+def measure_peaks(run: Run, devices: set[str], budget: Budget = NO_BUDGET) -> None:
+    settings = run.meta["settings"]
     for device in sorted(devices - set(run.meta["peak"])):
+        if not budget.can_start():
+            break
+        n = settings.get("peak_n_cpu", settings["peak_n"]) if device == "cpu" else settings["peak_n"]
         with tempfile.TemporaryDirectory(prefix="bpb-peak-") as cache:
-            spec = _spec(run, "peak", device=device, peak_n=run.meta["settings"]["peak_n"],
-                         impls=list(PEAK_IMPLS))
-            result, _ = launch(spec, _env(run, cache, device), run.meta["settings"]["time_limit_s"])
+            spec = _spec(run, "peak", device=device, peak_n=n, impls=list(PEAK_IMPLS))
+            result, _ = launch(spec, _env(run, cache, device),
+                               budget.timeout(settings["time_limit_s"]))
         run.meta["peak"][device] = result
         if device == "cpu" and result.get("blas"):
             run.meta["blas"] = result["blas"]  # read under this run's thread budget
@@ -188,7 +378,16 @@ def cell_row(run: Run, cell: dict, timed: dict, mem: dict | None, wall: float) -
             "wall_s": round(wall, 3)}
 
 
-def run_cell(run: Run, cell: dict, available: dict) -> dict:
+def _launch(spec: dict, env: dict, limit: float, budget: Budget) -> tuple[dict, float]:
+    """launch() with its timeout capped by the wall budget; a kill by the budget says so."""
+    timeout = budget.timeout(limit)
+    result, wall = launch(spec, env, timeout)
+    if result.get("status") == "timeout" and timeout < limit:
+        result["reason"] += f" (the run's wall budget of {budget.seconds:g} s ran out)"
+    return result, wall
+
+
+def run_cell(run: Run, cell: dict, available: dict, budget: Budget = NO_BUDGET) -> dict:
     ok, why = available.get(f"{cell['impl']}/{cell['mode']}/{cell['device']}", (True, ""))
     if not ok:
         row = cell_row(run, cell, {"status": "unavailable", "reason": why}, None, 0.0)
@@ -198,12 +397,16 @@ def run_cell(run: Run, cell: dict, available: dict) -> dict:
     cache = tempfile.mkdtemp(prefix="bpb-cell-")  # fresh compile caches: a cold first call
     try:
         spec = _spec(run, "time", **cell)
-        timed, wall = launch(spec, _env(run, cache, cell["device"]), limit)
+        timed, wall = _launch(spec, _env(run, cache, cell["device"]), limit, budget)
         mem = None
         if timed.get("status") == "ok" and cell.get("memory", True):
-            mem, mem_wall = launch({**spec, "job": "memory"},
-                                   _env(run, cache, cell["device"], memory=True), limit)
-            wall += mem_wall
+            if budget.can_start():
+                mem, mem_wall = _launch({**spec, "job": "memory"},
+                                        _env(run, cache, cell["device"], memory=True), limit,
+                                        budget)
+                wall += mem_wall
+            else:
+                mem = {"peak_mem_method": "not measured: the run's wall budget was spent"}
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     if timed.get("info"):
@@ -213,13 +416,13 @@ def run_cell(run: Run, cell: dict, available: dict) -> dict:
     return row
 
 
-def run_tta(run: Run, goal: dict, available: dict) -> dict:
+def run_tta(run: Run, goal: dict, available: dict, budget: Budget = NO_BUDGET) -> dict:
     ok, why = available.get(f"{goal['impl']}/{goal['mode']}/{goal['device']}", (True, ""))
     result = {"status": "unavailable", "reason": why}
     if ok:
         with tempfile.TemporaryDirectory(prefix="bpb-tta-") as cache:
-            result, _ = launch(_spec(run, "tta", **goal), _env(run, cache, goal["device"]),
-                               run.meta["settings"]["time_limit_s"])
+            result, _ = _launch(_spec(run, "tta", **goal), _env(run, cache, goal["device"]),
+                                run.meta["settings"]["time_limit_s"], budget)
     row = {**goal, **{k: result.get(k) for k in ("reached", "seconds", "epochs", "accuracy")},
            "status": result.get("status", "failed"), "reason": result.get("reason", "")}
     run.add_tta(row)
@@ -275,7 +478,7 @@ def run(args) -> int:
     if args.resume:
         given = [f"--{k.replace('_', '-')}" for k in ("impl", "mode", "device", "dtype", "size",
                                                      "threads", "time_limit")
-                 if getattr(args, k) is not None]
+                 if getattr(args, k, None) is not None]
         if given:
             raise UsageError(f"--resume reruns with the run's stored options; drop {given[0]}")
         try:
@@ -287,25 +490,28 @@ def run(args) -> int:
     else:
         bench = new_run(args)
     started = time.time()
+    budget = Budget(_wall_budget(args, bench.meta["settings"].get("wall_budget_s")), started)
     bench.meta["runs"].append({"started_utc": machine.utc_now().isoformat(timespec="seconds"),
-                               "resume": bool(args.resume)})
+                               "resume": bool(args.resume), "wall_budget_s": budget.seconds})
     done, done_tta = bench.done_cells(), bench.done_tta()
     cells = [c for c in bench.meta["plan"]["cells"] if _key(c) not in done]
     goals = [g for g in bench.meta["plan"]["tta"]
-             if tuple(str(g[k]) for k in ("impl", "mode", "device", "dtype", "dataset"))
-             not in done_tta]
+             if tuple(str(g[k]) for k in TTA_KEY) not in done_tta]
     print(f"run folder: {bench.path}  ({len(cells)} cells, {len(goals)} time-to-accuracy runs)")
     check = None
     if bench.meta["settings"]["check"] and not (bench.path / "check.json").exists():
-        check = run_check(bench)
-    available = probe(bench, cells + goals)  # alongside the check: neither is being timed
+        check = CheckRun(bench, budget)
+    # Alongside the check: neither is being timed.
+    available = probe(bench, cells + goals, check.probe_triples() if check else ())
     if check is not None:
-        finish_check(bench, check, started)
+        check.start_gpu(available)
+        check.finish()
     measure_peaks(bench, {c["device"] for c in cells
-                          if available.get(f"{c['impl']}/{c['mode']}/{c['device']}", [True])[0]})
+                          if available.get(f"{c['impl']}/{c['mode']}/{c['device']}", [True])[0]},
+                  budget)
     progress = Progress(len(cells) + len(goals))
     try:
-        sweep(bench, cells, goals, available, progress)
+        left = sweep(bench, cells, goals, available, progress, budget)
     except KeyboardInterrupt:  # finished cells are already on disk
         progress.close()
         print(f"\ninterrupted; finish with: python -m harness bench --resume {bench.path}")
@@ -313,6 +519,11 @@ def run(args) -> int:
     progress.close()
     bench.meta["runs"][-1].update(finished_utc=machine.utc_now().isoformat(timespec="seconds"),
                                   seconds=round(time.time() - started, 1))
+    if left["cells"] or left["tta"]:
+        bench.meta["runs"][-1]["not_started"] = left
+        print(f"wall budget of {budget.seconds:g} s spent: {len(left['cells'])} cells and "
+              f"{len(left['tta'])} time-to-accuracy runs not started; finish them with: "
+              f"python -m harness bench --resume {bench.path}")
     bench.save_meta()
     print(f"done in {time.time() - started:.0f} s: {bench.path}")
     if args.report:
@@ -321,21 +532,30 @@ def run(args) -> int:
 
 
 def sweep(bench: Run, cells: list[dict], goals: list[dict], available: dict,
-          progress: Progress) -> None:
-    """Every cell, then every time-to-accuracy run; the tables are rewritten after each."""
+          progress: Progress, budget: Budget = NO_BUDGET) -> dict:
+    """Every cell, then every time-to-accuracy run; the tables are rewritten after each.
+    Returns what the wall budget left unstarted: {"cells": [key...], "tta": [key...]}."""
+    left = {"cells": [], "tta": []}
     for cell in cells:
+        if not budget.can_start():
+            left["cells"].append(list(_key(cell)))
+            continue
         progress.start(f"{cell['impl']}/{cell['mode']} {cell['device']} {cell['dtype']} "
                        f"{cell['size']['name']}")
-        row = run_cell(bench, cell, available)
+        row = run_cell(bench, cell, available, budget)
         bench.flush()
         bench.save_meta()
         progress.done(row["status"], row.get("step_median_s"))
     for goal in goals:
+        if not budget.can_start():
+            left["tta"].append([str(goal[k]) for k in TTA_KEY])
+            continue
         progress.start(f"time to {goal['target']:.0%} on {goal['dataset']}: "
                        f"{goal['impl']}/{goal['mode']} {goal['device']}")
-        row = run_tta(bench, goal, available)
+        row = run_tta(bench, goal, available, budget)
         bench.flush()
         progress.done(row["status"], row.get("seconds"), unit="s total")
+    return left
 
 
 def _key(cell: dict) -> tuple[str, ...]:

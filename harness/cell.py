@@ -217,12 +217,14 @@ def job_memory(spec: dict) -> dict:
         last = s.step(batch)
     s.sync()
     out["final_loss"] = _final_loss(spec, s, last)
-    # Optional Session hook: peak device bytes the framework allocated for this session
-    # (e.g. torch.cuda.max_memory_allocated), or None where it has no counter (CPU).
+    # Optional Session hook: the framework's own device-memory high-water mark (torch:
+    # max_memory_allocated since the session began; jax: the device's peak_bytes_in_use;
+    # cupy: bytes its memory pool holds), or None where it has no counter (the CPU).
     device_peak = s.peak_memory() if hasattr(s, "peak_memory") else None
     if device_peak is not None:
         out.update(peak_mem_bytes=int(device_peak),
-                   peak_mem_method="session.peak_memory() (framework peak allocated)")
+                   peak_mem_method=f"session.peak_memory() ({spec['impl']}'s device-memory "
+                                   "high-water mark)")
     elif spec["device"] != "cpu":
         out.update(peak_mem_bytes=None,
                    peak_mem_method="none: session has no peak_memory() for device memory")

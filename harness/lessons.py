@@ -106,8 +106,11 @@ def cost_of_change(source: str) -> Cost:
         operator) or reads another gradient, e.g. `dW2 = A1.T @ dZ2`, `db2 = dZ2.sum(axis=0)`;
         fetching a framework's result (`dW1 = W1.grad`, `dW1 = G["W1"]`) does neither and
         does not count;
-    (b) gradient: a `return` with a value inside a function named *backward* or *derivative*
-        (each activation branch of act_backward is one hand-written derivative);
+        an in-place write counts the same way: an augmented assignment to a gradient name
+        (`dA1 *= D`), or a call writing `out=` a gradient name (`xp.matmul(dZ2, W2.T, out=dA1)`);
+    (b) gradient: inside a function named *backward* or *derivative*, a `return` with a value,
+        an augmented assignment, or a call statement (an in-place `xp.subtract(1, A, out=D)`):
+        each activation branch of act_backward is one hand-written derivative;
     derivative: (b), plus (a) whose target is dZ* or dY*;
     option: every line of an `if` whose test reads `activation` or compares with an
         activation's name (its elif/else included), the statement right after such an `if`
@@ -121,7 +124,10 @@ def cost_of_change(source: str) -> Cost:
         if isinstance(func, ast.FunctionDef) and DERIVATIVE_FUNC.search(func.name):
             backward |= _lines(func)
             for ret in ast.walk(func):
-                if isinstance(ret, ast.Return) and ret.value is not None:
+                if (isinstance(ret, ast.Return) and ret.value is not None) \
+                        or isinstance(ret, ast.AugAssign) \
+                        or (isinstance(ret, ast.Expr) and isinstance(ret.value, ast.Call)
+                            and not isinstance(ret.value, ast.Constant)):
                     gradient |= _lines(ret)
                     derivative |= _lines(ret)
     for node in ast.walk(tree):
@@ -130,11 +136,18 @@ def cost_of_change(source: str) -> Cost:
             computed = any(isinstance(n, ast.BinOp)
                            or (isinstance(n, ast.Name) and GRAD_NAME.match(n.id))
                            for n in ast.walk(node.value))
-            if names and computed:
+            if names and (computed or isinstance(node, ast.AugAssign)):
                 gradient |= _lines(node)
                 if any(DERIVATIVE_NAME.match(n) for n in names):
                     derivative |= _lines(node)
-        elif isinstance(node, ast.Call):
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and any(
+                kw.arg == "out" and isinstance(kw.value, ast.Name) and GRAD_NAME.match(kw.value.id)
+                for kw in node.value.keywords):
+            gradient |= _lines(node)  # an in-place write of a gradient: xp.matmul(..., out=dA1)
+            if DERIVATIVE_NAME.match(next(kw.value.id for kw in node.value.keywords
+                                          if kw.arg == "out")):
+                derivative |= _lines(node)
+        if isinstance(node, ast.Call):
             f = node.func
             if (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")) in AUTOGRAD_CALLS:
                 autograd.add(node.lineno)

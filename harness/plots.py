@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only, never a window; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 # One colour per implementation, in every figure (colour-blind-safe Okabe-Ito hues).
 PALETTE = {
@@ -68,11 +68,20 @@ def _series(df: pd.DataFrame):
         yield label, first["impl"], first["mode"], first["device"], g.sort_values("flops_per_step")
 
 
-def _legend(ax) -> None:
+def _name_lone_points(ax, label: str, x, y) -> None:
+    """A series measured at one size has no line to show its style: name it beside the point."""
+    if len(x) == 1:
+        ax.annotate(label, (x.iloc[0], y.iloc[0]), xytext=(6, 0), textcoords="offset points",
+                    fontsize=7, va="center")
+
+
+def _legend(ax, devices) -> None:
     # Outside the axes: with a dozen series, a legend inside always covers some data.
+    title = "colour: implementation\nsolid: op by op, dashed: compiled"
+    if len(set(devices)) > 1:
+        title += "\ncircle: CPU, square: GPU"
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-              title="colour: implementation\nsolid: op by op, dashed: compiled\n"
-                    "circle: CPU, square: GPU", title_fontsize=7, alignment="left")
+              title=title, title_fontsize=7, alignment="left")
 
 
 def _log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
@@ -84,15 +93,37 @@ def _log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
-def speed(ok: pd.DataFrame, out_dir: Path) -> str:
-    """Step time vs FLOPs per step, log-log, error bars = one IQR centred on the median."""
+def _size_axis(ax, df: pd.DataFrame) -> None:
+    """Name the sizes along the top, at their FLOPs, so the plot and the tables line up."""
+    at = df.groupby("size")["flops_per_step"].median().sort_values()
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(list(at.values), labels=[str(s) for s in at.index], fontsize=8)
+    top.xaxis.set_minor_locator(NullLocator())
+    top.set_xlabel("size", fontsize=8)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # "3 x 10^8" labels collide on short ranges
+
+
+def speed(ok: pd.DataFrame, out_dir: Path, gpu_from: float | None = None) -> str:
+    """Step time vs FLOPs per step, log-log, error bars = one IQR centred on the median.
+
+    gpu_from: FLOPs (between two sizes) from which the fastest GPU series beats the fastest
+    CPU series; that part of the plot is shaded and labelled."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for label, impl, mode, device, g in _series(ok):
         ax.errorbar(g["flops_per_step"], g["step_median_s"], yerr=g["step_iqr_s"] / 2,
                     label=label, capsize=2, **style(impl, mode, device))
+        _name_lone_points(ax, label, g["flops_per_step"], g["step_median_s"])
     _log_axes(ax, "work per training step (FLOPs, analytic)", "steady step time (seconds)",
               "Step time across sizes (lower is faster)")
-    _legend(ax)
+    if gpu_from is not None and pd.notna(gpu_from):
+        right = ax.get_xlim()[1]
+        ax.axvspan(gpu_from, right, color="#CC79A7", alpha=0.10, zorder=0)
+        ax.axvline(gpu_from, color="black", linewidth=0.8, linestyle=":")
+        ax.text(gpu_from * 1.1, 0.02, "from here, a GPU series is fastest", fontsize=8,
+                transform=ax.get_xaxis_transform(), va="bottom")
+        ax.set_xlim(right=right)
+    _size_axis(ax, ok)
+    _legend(ax, ok["device"])
     return save(fig, out_dir, "speed.png")
 
 
@@ -101,11 +132,14 @@ def speedup(ratios: pd.DataFrame, out_dir: Path) -> str:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for label, impl, mode, device, g in _series(ratios):
         ax.plot(g["flops_per_step"], g["speedup"], label=label, **style(impl, mode, device))
+        _name_lone_points(ax, label, g["flops_per_step"], g["speedup"])
     # numpy's own series is the flat line at 1: the reference every other line is read against.
     _log_axes(ax, "work per training step (FLOPs, analytic)",
               "speed-up over numpy (x, above 1 = faster)",
               "Speed-up over hand-written NumPy, same dtype")
-    _legend(ax)
+    ax.axhline(1, color="black", linewidth=0.8, linestyle=":")
+    _size_axis(ax, ratios)
+    _legend(ax, ratios["device"])
     return save(fig, out_dir, "speedup.png")
 
 
@@ -114,12 +148,14 @@ def memory(ok: pd.DataFrame, out_dir: Path) -> str:
     for label, impl, mode, device, g in _series(ok):
         ax.plot(g["flops_per_step"], g["peak_mem_bytes"] / 2**20, label=label,
                 **style(impl, mode, device))
+        _name_lone_points(ax, label, g["flops_per_step"], g["peak_mem_bytes"] / 2**20)
     _log_axes(ax, "work per training step (FLOPs, analytic)", "peak memory (MiB)",
               "Peak memory (CPU: whole process; GPU: framework allocator)")
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # "600", not "6 x 10^2", on a short log range
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)
-    _legend(ax)
+    _size_axis(ax, ok)
+    _legend(ax, ok["device"])
     return save(fig, out_dir, "memory.png")
 
 

@@ -67,6 +67,15 @@ class Profile:
     memory: bool = True  # run the separate peak-memory pass for each cell ...
     memory_sizes: tuple[str, ...] | None = None  # ... of these sizes (None = all)
     peak_n: int = 2048  # matrix size of the float32 GEMM that measures the machine's peak
+    peak_n_cpu: int | None = None  # ... on the CPU, where it differs (None: peak_n)
+    check_timeout_s: float = 600.0  # the check subprocess is killed after this
+    # Wall-clock budget of one `bench` invocation, check included (None: unbounded). No
+    # job starts once it is spent, a running one is killed when it runs out (a "timeout"
+    # row), and cells never started stay missing, for --resume to finish.
+    wall_budget_s: float | None = None
+    # Sweep the largest size first: where a wall budget may cut a run short, what is cut
+    # is then the small sizes (and time to accuracy), not the ones the machine is for.
+    largest_first: bool = False
     tta: tuple[Tta, ...] = ()
     tta_entries: tuple[Entry, ...] = ()
 
@@ -130,23 +139,46 @@ PROFILES: dict[str, Profile] = {
                      Entry("torch", "eager"), Entry("torch", "compile"),
                      Entry("jax", "jit"), Entry("jax", "nojit")),
     ),
-    # The GPU machine: every GPU mode up to a ~1 TFLOP step, with NumPy and scikit-learn
-    # on its CPU as the reference rows (not at HUGE: minutes per step there).
+    # `make gpu` on the GPU machine (one H100/H200, 16 cores): check on every device, this
+    # profile and the report in under 6 minutes, first try, on a fresh machine (cold caches).
+    # Four sizes from dispatch-bound (tiny) to a ~0.55 TFLOP step (huge: ~3 GB of float32,
+    # nothing beside 80 GB), swept largest first. NumPy and scikit-learn are the CPU
+    # reference rows up to large (~4.3 GFLOP: tens of ms on 16 cores; seconds at huge).
+    # Costly modes only where they answer a question: torch.compile and CUDA graphs at tiny
+    # (dispatch overhead is what they remove; at huge a step is ~10 ms of matmuls), TF32 at
+    # the two matmul-bound sizes, jax nojit at tiny. The memory pass at huge only, where
+    # arrays and not the framework dominate, never for compiled or TF32 modes (a second
+    # compile; TF32 allocates what full float32 does). Time to accuracy on moons only.
+    #
+    # Processes (tests/test_bench.py counts them from plan()): 25 timing, 3 memory, 4 time
+    # to accuracy, 2 peak; the probe; the check as parallel parts (bench.CheckRun). Seconds
+    # assumed, pessimistic (likely): a torch/jax GPU cell 6 (4: python, import, CUDA init,
+    # a 0.75 s policy), CuPy 6 (4.5: cold NVRTC kernels), a cold torch.compile cell 35
+    # (20), a CPU cell 2-3, time to accuracy 7 on the GPU; peaks 13 (10); the check 120 (75:
+    # cold inductor compiles for CPU and GPU, ~36 graphs per compiled mode); start-up 3,
+    # report 10 (8). Total: ~375 s pessimistic, ~245 s likely. wall_budget_s (330 s for
+    # bench, check included) bounds it whatever happens: past it no job starts and a
+    # running one is killed, so `make gpu` ends by ~345 s; what would be cut is time to
+    # accuracy, then tiny. A cell is killed after 90 s.
     "gpu": Profile(
-        name="gpu", sizes=(TINY, SMALL, MEDIUM, LARGE, XLARGE, HUGE), devices=("gpu",),
-        entries=(Entry("numpy", "default", sizes=("tiny", "small", "medium", "large"),
+        name="gpu", sizes=(TINY, MEDIUM, LARGE, HUGE), devices=("gpu",),
+        entries=(Entry("numpy", "default", sizes=("tiny", "medium", "large"), devices=("cpu",)),
+                 Entry("sklearn", "default", sizes=("tiny", "medium", "large"),
                        devices=("cpu",)),
-                 Entry("sklearn", "default", sizes=("tiny", "small", "medium", "large"),
-                       devices=("cpu",)),
-                 Entry("torch", "eager"), Entry("torch", "compile"),
-                 Entry("torch", "reduce-overhead"), Entry("torch", "eager-tf32"),
-                 Entry("jax", "jit"), Entry("jax", "nojit"), Entry("jax", "jit-tf32"),
+                 Entry("torch", "eager"),
+                 Entry("torch", "compile", sizes=("tiny",), memory=False),
+                 Entry("torch", "reduce-overhead", sizes=("tiny",), memory=False),
+                 Entry("torch", "eager-tf32", sizes=("large", "huge"), memory=False),
+                 Entry("jax", "jit"),
+                 Entry("jax", "nojit", sizes=("tiny",), memory=False),
+                 Entry("jax", "jit-tf32", sizes=("large", "huge"), memory=False),
                  Entry("cupy", "default")),
-        policy=Policy(warmup_steps=20, min_samples=7, max_samples=15, budget_s=2.0),
-        time_limit_s=300.0, peak_n=8192,
-        tta=(MOONS, CANCER),
+        policy=Policy(warmup_steps=10, min_samples=5, max_samples=11, budget_s=0.75),
+        time_limit_s=90.0, peak_n=8192, peak_n_cpu=4096, memory_sizes=("huge",),
+        check_timeout_s=300.0, wall_budget_s=330.0, largest_first=True,
+        tta=(MOONS,),
         tta_entries=(Entry("numpy", "default", devices=("cpu",)), Entry("torch", "eager"),
-                     Entry("torch", "compile"), Entry("jax", "jit"), Entry("cupy", "default")),
+                     Entry("jax", "jit"), Entry("cupy", "default")),
     ),
 }
 
@@ -171,8 +203,9 @@ def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=
     the peer row). Restrictions select from the profile; an implementation or mode
     the profile does not list is added when asked for by name (e.g. `--mode
     reduce-overhead` on the default profile). An explicit `--size` overrides the
-    profile's per-entry size subsets. Cells are ordered by size first, so all
-    frameworks at one size run back to back and their ratio is measured close in time.
+    profile's per-entry size subsets. Cells are ordered by size first (smallest first,
+    or largest first where the profile says so), so all frameworks at one size run back
+    to back and their ratio is measured close in time.
     Raises ContractError (one line, exit 2 on the command line) for an unknown name
     or an empty selection.
     """
@@ -205,7 +238,8 @@ def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=
     cells = [{"impl": e.impl, "mode": e.mode, "device": d, "dtype": t, "size": asdict(z),
               "memory": profile.memory and e.memory and (profile.memory_sizes is None
                                                           or z.name in profile.memory_sizes)}
-             for z in profile.sizes if not sizes or z.name in sizes
+             for z in (profile.sizes[::-1] if profile.largest_first else profile.sizes)
+             if not sizes or z.name in sizes
              for e in entries if sizes or e.sizes is None or z.name in e.sizes
              for d, t in cells_of(e)]
     if not cells:

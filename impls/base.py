@@ -51,6 +51,12 @@ class Session(Protocol):
     def value(self, loss: Any) -> float:
         """A loss returned by `step`, as a Python float (syncs)."""
 
+    # Optional (GPU sessions): `peak_memory() -> int | None`, the framework's own
+    # device-memory high-water mark in bytes for this session (torch: max allocated since
+    # the session began; jax: the device's peak_bytes_in_use; cupy: bytes its memory pool
+    # holds), or None where it keeps no counter (the CPU): the memory pass then measures
+    # host RSS instead.
+
 
 @dataclass(frozen=True)
 class Implementation:

@@ -94,6 +94,18 @@ class CupySession:
     def value(self, loss):
         return float(loss)
 
+    def peak_memory(self):
+        """Bytes CuPy's default memory pool holds (total_bytes(): blocks in use plus the
+        freed blocks it keeps cached). CuPy has no peak counter, but the pool never gives
+        a block back unless asked to (free_all_blocks), so in a process that never asks
+        (a benchmark cell) this is the high-water mark of device memory the pool needed,
+        temporaries inside a step included: an upper bound on peak bytes in use, by the
+        pool's rounding and fragmentation. Since the process started, not since this
+        session; cuBLAS's own workspace is outside the pool. Costs the steps nothing.
+        None when the pool holds nothing (CuPy's allocator was switched away from it)."""
+        held = int(self.cp.get_default_memory_pool().total_bytes())
+        return held if held > 0 else None
+
 
 def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
     return CupySession(P, X, T, loss, lr, dtype, activation)

@@ -164,6 +164,18 @@ class JaxSession:
     def value(self, loss):
         return float(loss)
 
+    def peak_memory(self):
+        """Peak bytes XLA's allocator had in use on this session's device
+        (memory_stats()["peak_bytes_in_use"]): since the process started, as JAX has no
+        reset, so it includes earlier work in the same process (a benchmark cell is a
+        fresh process). None where the backend keeps no statistics (the CPU)."""
+        try:
+            stats = self.dev.memory_stats()
+        except Exception:  # backends without statistics may raise rather than return None
+            return None
+        peak = (stats or {}).get("peak_bytes_in_use")
+        return int(peak) if peak is not None else None
+
 
 def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
     return JaxSession(P, X, T, loss, lr, dtype, device, mode, activation)

@@ -172,6 +172,11 @@ class TorchSession:
 
         self.torch, self.mode = torch, mode
         self.dev = _setup(device, mode)
+        if self.dev.type == "cuda":
+            # peak_memory() reports the high-water mark from here on: this session's tensors
+            # and every step's temporaries (the counter is per process, so a later session
+            # in the same process resets it again).
+            torch.cuda.reset_peak_memory_stats(self.dev)
         # Leaf tensors, updated in place by every step.
         self.P = {k: _tensor(v, self.dev, requires_grad=True) for k, v in P.items()}
         self.X, self.T = _tensor(X, self.dev), _tensor(T, self.dev)
@@ -211,6 +216,14 @@ class TorchSession:
 
     def value(self, loss):
         return float(loss.item())
+
+    def peak_memory(self):
+        """Peak bytes torch's CUDA caching allocator handed out since this session began
+        (torch.cuda.max_memory_allocated: tensors, not the allocator's cached reserve or
+        the CUDA context); None on the CPU, where torch keeps no such counter."""
+        if self.dev.type != "cuda":
+            return None
+        return int(self.torch.cuda.max_memory_allocated(self.dev))
 
 
 def session(P, X, T, *, loss, lr, dtype, device, mode, activation):

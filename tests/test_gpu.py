@@ -85,6 +85,35 @@ def test_gpu_session_syncs_and_records_the_device(name, mode):
     assert info["matmul_precision"].startswith(expected), info["matmul_precision"]
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, mode", GPU_CELLS)
+def test_gpu_session_reports_its_peak_memory(name, mode):
+    impl = require_gpu(name, mode)
+    P, X, T = problem(n=256, f=64, h=128, k=3, seed=4)
+    s = impl.session(P, X, T, dtype="float32", device="gpu", mode=mode)
+    for _ in range(3):
+        s.step(s.batches(None)[0])
+    s.sync()
+    peak = s.peak_memory()
+    assert isinstance(peak, int) and peak > 0, peak
+    arrays = sum(np.asarray(a, dtype=np.float32).nbytes for a in (*P.values(), X, T))
+    assert peak >= arrays, (peak, arrays)  # at least the session's own device arrays
+
+
+# ---- on any CPU: peak_memory() is None where the framework has no device counter -----
+@pytest.mark.parametrize("name, mode", [("torch", "eager"), ("jax", "jit"), ("jax", "nojit")])
+def test_cpu_session_has_no_peak_memory(name, mode):
+    impl = impls.get(name)
+    ok, reason = impl.available("cpu", mode)
+    if not ok:
+        pytest.skip(f"{name} ({mode}) on cpu: {reason}")
+    P, X, T = problem(seed=7)
+    s = impl.session(P, X, T, dtype="float32", device="cpu", mode=mode)
+    s.step(s.batches(None)[0])
+    s.sync()
+    assert s.peak_memory() is None  # the memory pass then measures host RSS instead
+
+
 # ---- on any CPU: cupy_impl is handwritten.py with xp=cupy --------------------------
 def fake_cupy() -> types.ModuleType:
     """A `cupy` stand-in backed by NumPy: device arrays are NumPy arrays, copies are copies."""
@@ -163,3 +192,14 @@ def test_handwritten_on_numpy_is_numpy_impl():
             assert L1 == float(L0)
             for k in contract.PARAM_NAMES:
                 np.testing.assert_array_equal(G1[k], G0[k])
+
+
+def test_cupy_peak_memory_is_what_the_default_pool_holds(spy_cupy):
+    cp, _ = spy_cupy
+    held = {"bytes": 4096}
+    cp.get_default_memory_pool = lambda: types.SimpleNamespace(total_bytes=lambda: held["bytes"])
+    P, X, T = problem(seed=8)
+    s = impls.get("cupy").session(P, X, T, dtype="float32", device="gpu")
+    assert s.peak_memory() == 4096
+    held["bytes"] = 0  # CuPy's allocator switched away from the pool: nothing to report
+    assert s.peak_memory() is None

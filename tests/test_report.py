@@ -35,12 +35,76 @@ def test_complete_run_has_every_section_and_plot(full):
 
 def test_readings_come_from_the_numbers(full):
     _, text = full
-    # The synthetic cost model makes torch eager overtake numpy at size m, and nothing else.
-    assert "torch eager overtakes numpy default from size m upward" in text
-    assert "At the smallest size (xs) the fastest is numpy default" in text
+    # The synthetic cost model makes torch eager overtake numpy at size m, and stay ahead.
+    assert "| torch eager cpu | numpy default cpu | m | yes | no |" in text
+    assert "torch eager cpu is faster at m, l and xl and slower at xs and s" in text
+    assert "At the smallest size (xs) the fastest is numpy default cpu (4.3 us;" in text
     assert "40 of 40 comparisons are within tolerance" in text
-    assert "torch compile up to 8 s (repaid after 80 steps at size xl against torch eager)" in text
-    assert "On moons (target 0.9), numpy default gets there first, in 0.05 s" in text
+    assert ("torch compile cpu, up to 8 s (at xl, the largest size it ran, repaid against"
+            " torch eager cpu after 80 steps)") in text
+    assert "On moons (target 0.9), numpy default cpu gets there first, in 0.05 s" in text
+    assert "never steps" not in text and "after 1 steps" not in text
+
+
+def test_gpu_runs_name_the_device_and_the_crossover(full):
+    run, text = full
+    assert "| cupy default gpu |" in text and "| numpy default cpu |" in text
+    assert "Below size s a CPU series is fastest; from s on, a GPU series is" in text
+    assert "| GPU | Synthetic H100, driver 550.0, memory 81559 MiB |" in text
+    assert "gpu: 50,000.0 GFLOP/s (torch (eager) float32 training step" in text
+
+
+def test_cpu_only_labels_carry_no_device(tmp_path):
+    text = report.render(write_run(tmp_path / "cpu")).read_text()
+    assert "| size | jax jit | jax nojit | numpy default |" in text
+    assert " cpu |" not in text.split("## Speed")[1].split("## Compile")[0]
+    assert "GPU series" not in text
+
+
+def test_peer_section_says_what_the_peer_shares_with_us(full):
+    _, text = full
+    peer = text.split("## scikit-learn, the peer\n")[1]
+    assert "not held to this project's contract" not in peer
+    for fact in ("starts from the shared initialisation", "the same loss", "our `bce`",
+                 "no `mse`", "no momentum", "tests/test_peer.py", "input validation included"):
+        assert fact in peer, fact
+    # The cost model gives sklearn a larger fixed cost per call than numpy: the ratio falls.
+    assert "The ratio falls from" in peer and "at xs to" in peer
+
+
+def test_setup_is_a_short_human_table(full):
+    _, text = full
+    setup = text.split("## Setup\n")[1].split("\n## ")[0]
+    rows = [line for line in setup.splitlines() if line.startswith("| ")]
+    assert len(rows) < 25, rows  # the facts and the precision table, not a meta.json dump
+    for row in ("| machine | Synthetic CPU @ 3 GHz; 2 cores usable (4 logical, 2 physical);"
+                " 16.0 GiB memory |",
+                "| libraries | numpy 2.1.0, torch 2.13.0, jax 0.5.0, jaxlib 0.5.0, cupy 13.3.0,"
+                " scikit-learn 1.6.0 |",
+                "| OPENBLAS_CORETYPE | not set |",
+                "| BLAS (NumPy's) | openblas 0.3.27, 2 threads (pthreads, Haswell) |",
+                "| git commit | `0123456789ab` (uncommitted changes) |",
+                "| training | loss bce, hidden activation sigmoid, learning rate 0.1, dtypes float32 |"):
+        assert row in setup, row
+    assert "thread budget | 2 threads, pinned to CPUs 0, 1; environment set: OMP_NUM_THREADS" in setup
+    assert "a fresh folder per cell" in setup
+    assert "None" not in setup and "impl_info" not in setup and "thread_budget." not in setup
+    assert "Everything else" in setup and "`meta.json`" in setup
+
+
+@pytest.mark.parametrize("old_meta", [True, False])
+def test_setup_survives_old_or_sparse_meta(tmp_path, old_meta):
+    run = write_run(tmp_path / "run", old_meta=old_meta)
+    if not old_meta:  # only a schema version: every fact is missing
+        (run / "meta.json").write_text('{"schema_version": 1}')
+    text = report.render(run).read_text()
+    assert "could not be rendered" not in text
+    setup = text.split("## Setup\n")[1].split("\n## ")[0]
+    if old_meta:
+        assert "| machine | Synthetic CPU @ 3 GHz; 2 cores usable |" in setup
+        assert "| BLAS (NumPy's) | openblas 0.3.27 (2 threads) |" in setup
+    else:
+        assert "_No metadata" in setup and "This run holds" in setup
 
 
 def test_failed_and_unavailable_cells_are_listed_with_reasons(tmp_path):
