@@ -281,3 +281,41 @@ def test_a_spent_wall_budget_leaves_jobs_for_resume(tmp_path, capsys):
     assert cli.main(["bench", "--resume", str(path), "--wall-budget", "0"]) == 0
     done = Run.load(path)
     assert [c["status"] for c in done.cells] == ["ok"] and len(done.tta) == 1
+
+
+def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path):
+    """A real SIGINT to the whole process group (what Ctrl-C sends) while the second cell
+    hangs: the first cell stays on disk, the run exits non-zero, `--resume` finishes it."""
+    import os
+    import signal
+    import time
+
+    from tests.conftest import ROOT
+
+    run = _run(tmp_path, "--time-limit", "60")
+    plan = run.meta["plan"]
+    plan["cells"] = [plan["cells"][0], {**plan["cells"][0], "dtype": "float64", "fault": "hang"}]
+    plan["tta"] = []
+    run.save_meta()
+    env = {**os.environ, cell.FAULTS_ENV: "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "bench", "--resume", str(run.path)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(Run.load(run.path).cells) < 1:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the hanging cell has started
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert "interrupted" in out + err and "--resume" in out + err
+    assert "Traceback" not in err
+    done = Run.load(run.path)
+    assert [(c["dtype"], c["status"]) for c in done.cells] == [("float32", "ok")]
+
+    plan = done.meta["plan"]
+    plan["cells"][1].pop("fault")  # the "hang" is gone: resume runs only the missing cell
+    done.save_meta()
+    assert cli.main(["bench", "--resume", str(run.path)]) == 0
+    assert [(c["dtype"], c["status"]) for c in Run.load(run.path).cells] == [
+        ("float32", "ok"), ("float64", "ok")]
