@@ -114,7 +114,8 @@ PROFILES: dict[str, Profile] = {
     # where fusing the elementwise work is; never with a (second-compile) memory pass.
     # jax nojit only at tiny: it exists to show dispatch overhead; at larger sizes it
     # runs jit's matmuls. Memory at the largest size, where arrays, not the framework's
-    # own footprint, dominate (one process per series: the 3-minute budget). TTA for each framework's default mode.
+    # own footprint, dominate (one process per series: the 3-minute budget). TTA for each
+    # framework's default mode.
     "default": Profile(
         name="default", sizes=(TINY, SMALL, MEDIUM, LARGE),
         entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
