@@ -154,8 +154,8 @@ def _act_backward_inplace(xp, A, D, activation):
     elif activation == "tanh":          # 1 - A^2
         xp.multiply(A, A, out=D)
         xp.subtract(1, D, out=D)
-    else:                               # relu: 1 where A > 0
-        xp.greater(A, 0, out=D)
+    else:                               # relu: 1 where A > 0 (A >= 0, so sign(A) is that,
+        xp.sign(A, out=D)               # in A's dtype: no bool-to-float cast into `out`)
 
 
 def predict(xp, P, X, activation="sigmoid"):
