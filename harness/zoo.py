@@ -163,7 +163,7 @@ def sign_flipped(P, X, T, loss):
 
 
 # ---- 11: the article's own code --------------------------------------------------------------
-# Section 5 of the seed article (/work/shared/seed/000_*.txt), transcribed verbatim: a
+# Section 5 of the seed article (shared/seed/ beside the project), transcribed verbatim: a
 # one-layer network, X (N, 2) -> y = sigmoid(X @ weights + bias).
 ARTICLE_SNIPPET = '''\
 import numpy as np
