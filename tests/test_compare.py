@@ -89,3 +89,42 @@ def test_bad_paths_exit_2(tmp_path, capsys):
     assert cli.main(["compare", str(a.path), str(tmp_path)]) == 2  # a folder, not a run
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("error:") for line in err)
+
+
+def _two_impl_run(root, name: str, machine: float, torch_factor: float, seed: int) -> Run:
+    """numpy and torch at one size; `machine` scales every time (drift of the whole VM)."""
+    run = Run.create(root / name, "synthetic")
+    for impl, mode, base in (("numpy", "default", 1e-3), ("torch", "eager", 2e-3 * torch_factor)):
+        samples = _samples(base * machine, 0.02, seed=seed + len(impl))
+        run.add_cell({"impl": impl, "mode": mode, "device": "cpu", "dtype": "float32",
+                      "size": "tiny", "status": "ok", "step_median_s": float(np.median(samples))},
+                     samples=samples)
+    run.flush()
+    return Run.load(run.path)
+
+
+def test_relative_to_cancels_drift_of_the_whole_machine(tmp_path, capsys):
+    a = _two_impl_run(tmp_path, "a", machine=1.0, torch_factor=1.0, seed=0)
+    b = _two_impl_run(tmp_path, "b", machine=1.4, torch_factor=1.0, seed=10)  # all 40% slower
+    assert any(c.verdict == "slower" for c in compare_runs(a, b))  # absolute: a false alarm
+    relative = {c.key[0]: c for c in compare_runs(a, b, relative_to=("numpy", "default"))}
+    assert relative["torch"].verdict == "same"
+    assert relative["numpy"].verdict == "not compared" and relative["numpy"].note == "the reference"
+    assert cli.main(["compare", str(a.path), str(b.path), "--relative-to", "numpy/default"]) == 0
+    assert "x numpy/default" in capsys.readouterr().out
+
+
+def test_relative_to_still_sees_a_real_regression(tmp_path):
+    a = _two_impl_run(tmp_path, "a", machine=1.0, torch_factor=1.0, seed=0)
+    b = _two_impl_run(tmp_path, "b", machine=1.0, torch_factor=1.5, seed=10)  # torch 50% slower
+    relative = {c.key[0]: c for c in compare_runs(a, b, relative_to=("numpy", "default"))}
+    assert relative["torch"].verdict == "slower"
+    assert relative["torch"].ratio == pytest.approx(1.5, rel=0.05)
+
+
+def test_relative_to_bad_reference_exits_2(tmp_path, capsys):
+    a = _two_impl_run(tmp_path, "a", machine=1.0, torch_factor=1.0, seed=0)
+    assert cli.main(["compare", str(a.path), str(a.path), "--relative-to", "numpy"]) == 2
+    assert cli.main(["compare", str(a.path), str(a.path), "--relative-to", "jax/jit"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "RUN_A has no such cells" in err[1]
