@@ -14,7 +14,10 @@ failed, hung or diverged in B is a regression too.
 The limit: samples within one run share that run's machine state, so the test
 cannot see run-to-run drift (a neighbour's load, a warmer CPU). Two runs of the
 same code minutes apart on a shared 2-core VM differed by up to 40% in a few
-cells, significantly; there, raise --min-effect or compare ratios within a run.
+cells, significantly; there, raise --min-effect. (Judging each cell relative to a
+reference cell of the same run was tried and dropped: cells run one after another,
+so it trades whole-run drift for the reference cell's own noise, and on two quick
+runs here it raised 3 false alarms where absolute times raised none.)
 
 Exit 0: no regression; 1: at least one cell slower or broken; 2: a path is not a run folder.
 """
