@@ -95,18 +95,9 @@ def compare_runs(a: Run, b: Run, min_effect: float = 0.10, alpha: float = 0.01) 
     return changes
 
 
-def _fmt_s(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if x >= scale:
-            return f"{x / scale:.3g} {unit}"
-    return f"{x / 1e-9:.3g} ns"
-
-
 def render(changes: list[Change], min_effect: float, alpha: float) -> str:
     head = (*CELL_KEY, "A median", "B median", "B/A", "p", "verdict")
-    rows = [(*c.key, _fmt_s(c.median_a), _fmt_s(c.median_b),
+    rows = [(*c.key, stats.fmt_seconds(c.median_a), stats.fmt_seconds(c.median_b),
              "-" if c.ratio is None else f"{c.ratio:.3f}", "-" if c.p is None else f"{c.p:.2g}",
              c.verdict + (f" ({c.note})" if c.note else "")) for c in changes]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import re
 import tokenize
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import numpy as np
 
 from harness import contract, data
 from harness.cli import UsageError
+from harness.storage import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 # (file, the implementations that run it). cupy_impl.py and numpy_impl.py only wrap
@@ -301,9 +301,7 @@ def write(out_dir: Path, steps: int = 400) -> Path:
             f"{cost_table()}\n\n## Vanishing gradients, shown\n\n"
             f"{vanishing_text(histories, figure)}\n")
     path = out_dir / "lessons.md"
-    tmp = out_dir / ".lessons.md.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return path
 
 

@@ -12,7 +12,6 @@ shortens a section with an explanation; it never stops the report.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pandas as pd
 from harness import plots
 from harness.cli import UsageError
 from harness.report_sections import SECTIONS, crossovers, label_series  # noqa: F401  (public)
-from harness.storage import SCHEMA_VERSION  # the run-folder schema this report reads
+from harness.storage import SCHEMA_VERSION, atomic_write  # the schema this report reads
 
 HOW_TO_READ = (
     "_How to read this report: a **cell** is one implementation and mode, on one device, in one"
@@ -129,9 +128,8 @@ def render(run_dir: Path) -> Path:
                       f"{type(exc).__name__}: {exc}_", ""]
     plots.plt.close("all")
     out = run.path / "report.md"
-    tmp = run.path / ".report.md.tmp"
-    tmp.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
-    os.replace(tmp, out)  # a reader sees the old report or the new one, never half of one
+    # A reader sees the old report or the new one, never half of one.
+    atomic_write(out, "\n".join(parts).rstrip() + "\n")
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness import plots
+from harness.stats import fmt_seconds as fmt_s
 
 if TYPE_CHECKING:
     from harness.report import Run
@@ -39,17 +40,6 @@ def label_series(df: pd.DataFrame, dtypes: int, devices=None) -> pd.DataFrame:
     if dtypes > 1 and "dtype" in df:
         df["label"] += " " + df["dtype"].astype(str)
     return df
-
-
-def fmt_s(x) -> str:
-    """Seconds with a unit a reader can take in at a glance: 12.3 us, 4.56 ms, 7.8 s."""
-    if x is None or pd.isna(x):
-        return "-"
-    x = float(f"{x:.3g}")  # round first, so 0.99999 s prints as 1 s, not 1e+03 ms
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g} {unit}"
-    return f"{x * 1e9:.3g} ns"
 
 
 def fmt_mib(b) -> str:
