@@ -3,11 +3,11 @@
 Each command lives in its own module, which provides
 
     add_arguments(parser)      # argparse options of the command
-    run(args) -> int           # exit code: 0 ok, 1 a finding (disagreement, regression)
+    main(args) -> int          # exit code: 0 ok, 1 a finding (disagreement, regression)
 
 Usage errors (bad options, bad config values, missing files) are reported as
 one line on stderr with exit code 2 and no traceback: modules raise
-`UsageError`, and the contract's validation raises `ContractError`. Any other
+`harness.errors.UsageError`, and the contract's validation raises `ContractError`. Any other
 exception is a bug and keeps its traceback. Only the module of the command
 being run is imported, so one command's missing dependency never breaks another.
 """
@@ -18,21 +18,21 @@ import argparse
 import importlib
 import sys
 
-from harness.contract import ContractError
+from harness.errors import UsageError
+from impls.contract import ContractError
 
 # command -> (module, one-line help)
 COMMANDS = {
-    "check": ("harness.check", "prove every implementation computes the same gradients and trajectory"),
-    "zoo": ("harness.zoo", "run the gradient checker on a zoo of real backprop bugs"),
-    "bench": ("harness.bench", "time every implementation over a sweep of sizes; write a run folder"),
-    "compare": ("harness.compare", "compare two runs cell by cell; exit 1 on a regression"),
-    "report": ("harness.report", "render report.md and plots for a stored run"),
-    "lessons": ("harness.lessons", "cost of change and vanishing gradients (figures for the teaching docs)"),
+    "check": ("harness.check.command",
+              "prove every implementation computes the same gradients and trajectory"),
+    "zoo": ("harness.check.zoo", "run the gradient checker on a zoo of real backprop bugs"),
+    "bench": ("harness.bench.command",
+              "time every implementation over a sweep of sizes; write a run folder"),
+    "compare": ("harness.report.compare", "compare two runs cell by cell; exit 1 on a regression"),
+    "report": ("harness.report.command", "render report.md and plots for a stored run"),
+    "lessons": ("harness.lessons.command",
+                "cost of change and vanishing gradients (figures for the teaching docs)"),
 }
-
-
-class UsageError(Exception):
-    """A bad command line, config or path: reported as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
         args = build_parser(command).parse_args(argv)
-        return int(_load(args._module).run(args))
+        return int(_load(args._module).main(args))
     except (UsageError, ContractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

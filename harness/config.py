@@ -2,8 +2,7 @@
 
     from harness.config import preset, override
     cfg = override(preset("moons"), ["n_hidden=32", "dtype=float32"])
-    X, T = cfg.data()
-    params = cfg.init()
+    params, X, T = cfg.problem()      # or cfg.data(), cfg.init()
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness import contract, data
-from harness.contract import ContractError
+from harness import data
+from impls import contract
+from impls.contract import ContractError
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,14 @@ class Config:
 
     def init(self) -> dict[str, np.ndarray]:
         """Shared Glorot initialisation for this config's shapes, in its dtype."""
-        X, T = self.data()
-        return contract.init_params(X.shape[1], self.n_hidden, T.shape[1], self.seed, self.dtype)
+        return self.problem()[0]
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def problem(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(params, X, T): the shared initialisation in this config's dtype, and the data
+        (float64; implementations cast it to the run's dtype at their boundary)."""
+        X, T = self.data()
+        P = contract.init_params(X.shape[1], self.n_hidden, T.shape[1], self.seed, self.dtype)
+        return P, X, T
 
 
 def _positive_int(name: str, value, optional: bool = False) -> None:

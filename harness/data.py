@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.contract import ContractError
+from impls.contract import ContractError
 
 DATASETS = ("xor", "moons", "circles", "blobs", "teacher", "breast_cancer")
 

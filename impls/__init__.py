@@ -9,35 +9,56 @@
                                   batch_size=None, dtype="float64", device="cpu", seed=0)
 
 Adding an implementation is adding one file to this folder that defines a
-module-level `IMPL = Implementation(...)`. Modules import their framework
-lazily, inside functions, so listing and `available()` never crash on a
-missing library.
+module-level `IMPL = Implementation(...)`. A file kept elsewhere (your own
+implementation, benchmarked and checked beside ours without editing this
+package) is registered the same way when its path is listed in the environment
+variable BACKPROP_BENCH_IMPLS (several paths separated by os.pathsep); child
+processes inherit it. Modules import their framework lazily, inside functions,
+so listing and `available()` never crash on a missing library.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import pkgutil
+from pathlib import Path
 
-from harness.contract import ContractError
 from impls.base import Implementation, Session  # noqa: F401  (public types)
+from impls.contract import ContractError
 
-_REGISTRY: dict[str, Implementation] | None = None
+EXTRA_ENV = "BACKPROP_BENCH_IMPLS"
+_REGISTRY: dict[str, dict[str, Implementation]] = {}  # cached per value of EXTRA_ENV
+
+
+def _from_file(path: str) -> Implementation:
+    file = Path(path)
+    spec = importlib.util.spec_from_file_location(f"_bpb_extra_{file.stem}", file)
+    if not file.is_file() or spec is None:
+        raise ContractError(f"{EXTRA_ENV}: no such implementation file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    impl = getattr(module, "IMPL", None)
+    if not isinstance(impl, Implementation):
+        raise ContractError(f"{EXTRA_ENV}: {path} defines no IMPL = Implementation(...)")
+    return impl
 
 
 def _discover() -> dict[str, Implementation]:
-    global _REGISTRY
-    if _REGISTRY is None:
+    extra = os.environ.get(EXTRA_ENV, "")
+    if extra not in _REGISTRY:
         found = {}
         for info in pkgutil.iter_modules(__path__):
-            if info.name.startswith("_") or info.name == "base":
-                continue
             module = importlib.import_module(f"{__name__}.{info.name}")
-            impl = getattr(module, "IMPL", None)
+            impl = getattr(module, "IMPL", None)  # contract, base, handwritten: none
             if isinstance(impl, Implementation):
                 found[impl.name] = impl
-        _REGISTRY = dict(sorted(found.items()))
-    return _REGISTRY
+        for path in filter(None, extra.split(os.pathsep)):
+            impl = _from_file(path)
+            found[impl.name] = impl
+        _REGISTRY[extra] = dict(sorted(found.items()))
+    return _REGISTRY[extra]
 
 
 def names() -> list[str]:

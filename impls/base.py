@@ -1,15 +1,16 @@
 """What an implementation provides, and the one training loop they all share.
 
-An implementation file supplies three plain functions and wraps them in
-`Implementation`:
+An implementation file supplies three things and wraps them in `Implementation`:
 
     available(device, mode) -> (ok, reason)
     loss_and_grads(params, X, T, *, loss, dtype, device, mode, activation) -> (float, grads)
-    session(params, X, T, *, loss, lr, dtype, device, mode, activation) -> Session
+    a Session class: SessionClass(params, X, T, *, loss, lr, dtype, device, mode, activation)
 
 `Implementation` validates every input against the contract (one clear
 ValueError), copies inputs so they are never modified, and runs the shared
 epoch loop, so the only thing that differs between files is the framework.
+`SessionDefaults` holds what most sessions share (full-batch and gathered
+batches, a float loss, no device to wait for, no device-memory counter).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harness import contract
-from harness.contract import ContractError
+from impls import contract
+from impls.contract import ContractError
 
 
 class Unavailable(RuntimeError):
@@ -51,11 +52,40 @@ class Session(Protocol):
     def value(self, loss: Any) -> float:
         """A loss returned by `step`, as a Python float (syncs)."""
 
-    # Optional (GPU sessions): `peak_memory() -> int | None`, the framework's own
-    # device-memory high-water mark in bytes for this session (torch: max allocated since
-    # the session began; jax: the device's peak_bytes_in_use; cupy: bytes its memory pool
-    # holds), or None where it keeps no counter (the CPU): the memory pass then measures
-    # host RSS instead.
+    def peak_memory(self) -> int | None:
+        """The framework's own device-memory high-water mark in bytes for this session
+        (torch: max allocated since the session began; jax: the device's peak_bytes_in_use;
+        cupy: bytes its memory pool holds), or None where it keeps no counter (the CPU):
+        the memory pass then measures host RSS instead."""
+
+
+class SessionDefaults:
+    """The parts of a Session most implementations share; a session overrides the rest.
+
+    A subclass sets `self.X` and `self.T` (the whole data set, on its device) and
+    defines `step` and `params`; `gather` puts one minibatch on the device.
+    """
+
+    X: Any
+    T: Any
+
+    def batches(self, order: list[np.ndarray] | None) -> list[Any]:
+        if order is None:
+            return [(self.X, self.T)]
+        return [self.gather(idx) for idx in order]
+
+    def gather(self, idx: np.ndarray) -> tuple[Any, Any]:
+        """Rows `idx` (a NumPy index array) of X and T; device sessions index on the device."""
+        return self.X[idx], self.T[idx]
+
+    def sync(self) -> None:
+        pass  # synchronous frameworks: nothing is queued
+
+    def value(self, loss: Any) -> float:
+        return float(loss)  # a 0-d array or tensor; on a device this copies to the host
+
+    def peak_memory(self) -> int | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -65,7 +95,7 @@ class Implementation:
     description: str  # one line for tables
     _available: Callable[[str, str], tuple[bool, str]]
     _loss_and_grads: Callable[..., tuple[float, dict]]
-    _session: Callable[..., Session]
+    _session: Callable[..., Session]  # a Session class (or factory), called with keywords
     set_threads: Callable[[int], None] = lambda n: None  # called in a fresh process before work
     info: Callable[[str, str], dict] = lambda device, mode: {}  # versions, matmul precision, ...
     mode_notes: dict[str, str] = field(default_factory=dict)  # mode -> what it means

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 
 from impls import handwritten
-from impls.base import Implementation
+from impls.base import Implementation, SessionDefaults
 
 
 def _cupy():
@@ -54,13 +54,13 @@ def _to_device(cp, arrays: dict) -> dict:
 def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
     cp = _cupy()
     Pd = _to_device(cp, P)
-    L, G = handwritten.loss_and_grads(cp, Pd, cp.asarray(X), cp.asarray(T), loss, activation)
+    L, G = handwritten.grads(cp, Pd, cp.asarray(X), cp.asarray(T), loss, activation)
     # float() and asnumpy() copy device -> host, and so wait for the kernels.
     return float(L), {k: cp.asnumpy(v) for k, v in G.items()}
 
 
-class CupySession:
-    def __init__(self, P, X, T, loss, lr, dtype, activation):
+class CupySession(SessionDefaults):
+    def __init__(self, P, X, T, *, loss, lr, dtype, device, mode, activation):
         self.cp = cp = _cupy()
         self.P = _to_device(cp, P)  # updated in place by handwritten.step
         self.ws = {}  # handwritten.step's reusable device buffers
@@ -70,19 +70,14 @@ class CupySession:
         # scalar is not copied to the device again at every step.
         self.lr = cp.asarray(lr, dtype=dtype)
 
-    def batches(self, order):
-        if order is None:
-            return [(self.X, self.T)]
-        out = []
-        for idx in order:  # gather each batch on the device
-            i = self.cp.asarray(idx)
-            out.append((self.X[i], self.T[i]))
-        return out
+    def gather(self, idx):
+        i = self.cp.asarray(idx)  # index on the device
+        return self.X[i], self.T[i]
 
     def step(self, batch):
         Xb, Tb = batch
         # Returns the loss as a 0-d device array: no sync until value() asks for it.
-        return handwritten.step(self.cp, self.P, Xb, Tb, self.loss, self.lr, self.activation,
+        return handwritten.step(self.cp, self.P, Xb, Tb, self.lr, self.loss, self.activation,
                                 self.ws)
 
     def sync(self):
@@ -90,9 +85,6 @@ class CupySession:
 
     def params(self):
         return {k: self.cp.asnumpy(v) for k, v in self.P.items()}  # fresh host copies
-
-    def value(self, loss):
-        return float(loss)
 
     def peak_memory(self):
         """Bytes CuPy's default memory pool holds (total_bytes(): blocks in use plus the
@@ -105,10 +97,6 @@ class CupySession:
         None when the pool holds nothing (CuPy's allocator was switched away from it)."""
         held = int(self.cp.get_default_memory_pool().total_bytes())
         return held if held > 0 else None
-
-
-def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
-    return CupySession(P, X, T, loss, lr, dtype, activation)
 
 
 def set_threads(n: int) -> None:
@@ -141,7 +129,7 @@ IMPL = Implementation(
     description="hand-written backprop, CuPy (GPU)",
     _available=available,
     _loss_and_grads=loss_and_grads,
-    _session=session,
+    _session=CupySession,
     set_threads=set_threads,
     info=info,
     mode_notes={"default": "impls/handwritten.py on CuPy; asynchronous kernels on one stream"},

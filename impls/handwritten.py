@@ -47,33 +47,45 @@ def softplus(xp, Z):
     return xp.maximum(Z, 0) + xp.log1p(xp.exp(-xp.abs(Z)))
 
 
-def loss_and_grads(xp, P, X, T, loss, activation="sigmoid"):
-    """Forward and backward for one batch. P: dict W1 (F,H), b1 (H,), W2 (H,K), b2 (K,).
+def forward(xp, P, X, activation="sigmoid"):
+    """The forward pass, keeping what the backward pass needs: (A1, Z2, Y).
 
-    Returns (L, grads) with L a 0-d array and grads in P's layout and dtype.
+    P: dict W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N, F). By hand, the
+    intermediates are ours to keep (autograd keeps them for the frameworks).
     """
-    W1, b1, W2, b2 = P["W1"], P["b1"], P["W2"], P["b2"]
-    N = X.shape[0]
-
-    # ---- forward ----------------------------------------------------------
-    Z1 = X @ W1 + b1                    # (N, H)
+    Z1 = X @ P["W1"] + P["b1"]            # (N, H)
     A1 = act_forward(xp, Z1, activation)  # (N, H)
-    Z2 = A1 @ W2 + b2                   # (N, K)
-    Y = sigmoid(xp, Z2)                 # (N, K)
+    Z2 = A1 @ P["W2"] + P["b2"]           # (N, K)
+    Y = sigmoid(xp, Z2)                   # (N, K)
+    return A1, Z2, Y
 
-    # ---- loss (mean over the batch, sum over outputs) and its gradient dZ2 -
+
+def loss_fn(xp, Z2, Y, T, loss):
+    """The contract's loss (a 0-d array): mean over the batch, sum over outputs."""
+    N = T.shape[0]
     if loss == "mse":
-        L = 0.5 * xp.sum((Y - T) ** 2) / N
-        dY = (Y - T) / N                # (N, K)  undoes L = sum 0.5 (Y - T)^2 / N
+        return 0.5 * xp.sum((Y - T) ** 2) / N
+    return xp.sum(softplus(xp, Z2) - T * Z2) / N  # bce, from Z2 directly
+
+
+def grads(xp, P, X, T, loss, activation="sigmoid"):
+    """Forward and backward for one batch: (L, grads), L a 0-d array, grads in P's layout
+    and dtype. P: dict W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N, F); T (N, K)."""
+    N = X.shape[0]
+    A1, Z2, Y = forward(xp, P, X, activation)
+    L = loss_fn(xp, Z2, Y, T, loss)
+
+    # ---- the loss's gradient dZ2 -------------------------------------------------
+    if loss == "mse":                   # L = sum 0.5 (Y - T)^2 / N
+        dY = (Y - T) / N                # (N, K)  undoes the loss
         dZ2 = dY * (Y * (1 - Y))        # (N, K)  undoes Y = sigmoid(Z2)
-    else:  # bce, from Z2 directly: L = sum softplus(Z2) - T Z2, over N
-        L = xp.sum(softplus(xp, Z2) - T * Z2) / N
+    else:                               # bce: L = sum softplus(Z2) - T Z2, over N
         dZ2 = (Y - T) / N               # (N, K)  undoes L and Y = sigmoid(Z2) together
 
     # ---- backward: each line undoes the forward line named on its right ---
     dW2 = A1.T @ dZ2                    # (H, K)  undoes Z2 = A1 @ W2 + b2  (w.r.t. W2)
     db2 = dZ2.sum(axis=0)               # (K,)    undoes Z2 = ... + b2      (b2 broadcast over N)
-    dA1 = dZ2 @ W2.T                    # (N, H)  undoes Z2 = A1 @ W2 + b2  (w.r.t. A1)
+    dA1 = dZ2 @ P["W2"].T               # (N, H)  undoes Z2 = A1 @ W2 + b2  (w.r.t. A1)
     dZ1 = dA1 * act_backward(xp, A1, activation)  # (N, H)  undoes A1 = act(Z1)
     dW1 = X.T @ dZ1                     # (F, H)  undoes Z1 = X @ W1 + b1   (w.r.t. W1)
     db1 = dZ1.sum(axis=0)               # (H,)    undoes Z1 = ... + b1      (b1 broadcast over N)
@@ -81,16 +93,16 @@ def loss_and_grads(xp, P, X, T, loss, activation="sigmoid"):
     return L, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def step(xp, P, X, T, loss, lr, activation="sigmoid", ws=None):
+def step(xp, P, X, T, lr, loss, activation="sigmoid", ws=None):
     """One plain gradient-descent update of P, in place; returns the batch loss before it.
 
-    The same equations as `loss_and_grads`, line for line, but every (N, H)
+    The same equations as `grads`, line for line, but every (N, H)
     intermediate is written into buffers kept in `ws` (a dict the caller holds
     across steps) instead of a fresh array per operation. On large layers a
     fresh 16 MB temporary per operation costs more than the arithmetic (page
     faults on every allocation), and a benchmark of hand-written backprop should
-    time what a careful person would write. tests/test_impls.py proves this
-    equals `loss_and_grads` followed by p -= lr * g. `lr` must be a scalar of P's
+    time what a careful person would write. tests/test_handwritten.py proves this
+    equals `grads` followed by p -= lr * g. `lr` must be a scalar of P's
     dtype (or a Python float) so float32 stays float32.
     """
     W1, b1, W2, b2 = P["W1"], P["b1"], P["W2"], P["b2"]
@@ -109,12 +121,11 @@ def step(xp, P, X, T, loss, lr, activation="sigmoid", ws=None):
     Z2 = A1 @ W2 + b2                   # (N, K)  K is small: plain arrays are fine
     Y = sigmoid(xp, Z2)
 
-    # ---- loss and dZ2 -----------------------------------------------------
+    # ---- loss and dZ2 (K is small: plain arrays) --------------------------
+    L = loss_fn(xp, Z2, Y, T, loss)
     if loss == "mse":
-        L = 0.5 * xp.sum((Y - T) ** 2) / N
         dZ2 = (Y - T) * (Y * (1 - Y)) / N
     else:
-        L = xp.sum(softplus(xp, Z2) - T * Z2) / N
         dZ2 = (Y - T) / N
 
     # ---- backward, into buffers -------------------------------------------
@@ -156,8 +167,3 @@ def _act_backward_inplace(xp, A, D, activation):
         xp.subtract(1, D, out=D)
     else:                               # relu: 1 where A > 0 (A >= 0, so sign(A) is that,
         xp.sign(A, out=D)               # in A's dtype: no bool-to-float cast into `out`)
-
-
-def predict(xp, P, X, activation="sigmoid"):
-    """Y (N, K) for inputs X."""
-    return sigmoid(xp, act_forward(xp, X @ P["W1"] + P["b1"], activation) @ P["W2"] + P["b2"])

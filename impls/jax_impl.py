@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from impls.base import Implementation
+from impls.base import Implementation, SessionDefaults
 
 MODES = ("jit", "nojit", "jit-tf32")
 
@@ -38,6 +38,42 @@ def _jax():
     return jax
 
 
+# ---- forward and loss: jax.numpy only ----------------------------------------
+def loss_fn(P, X, T, loss: str, activation: str, precision):
+    """L (0-d array) for one batch. P: W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N,F); T (N,K)."""
+    jax = _jax()
+    jnp = jax.numpy
+
+    N = X.shape[0]
+    Z1 = jnp.matmul(X, P["W1"], precision=precision) + P["b1"]   # (N, H)
+    if activation == "sigmoid":
+        A1 = jax.nn.sigmoid(Z1)                                  # (N, H)
+    elif activation == "tanh":
+        A1 = jnp.tanh(Z1)
+    else:
+        A1 = jax.nn.relu(Z1)
+    Z2 = jnp.matmul(A1, P["W2"], precision=precision) + P["b2"]  # (N, K)
+    if loss == "mse":
+        Y = jax.nn.sigmoid(Z2)                                   # (N, K)
+        return 0.5 * jnp.sum((Y - T) ** 2) / N
+    # bce from Z2: jax.nn.softplus is logaddexp(Z2, 0), stable for every Z2.
+    return jnp.sum(jax.nn.softplus(Z2) - T * Z2) / N
+
+
+# ---- gradients: jax.value_and_grad ----------------------------------------------
+def grads(P, X, T, loss: str, activation: str, precision):
+    """(L, grads dict in P's layout): the loss and its gradient, both from loss_fn."""
+    return _jax().value_and_grad(loss_fn)(P, X, T, loss, activation, precision)
+
+
+# ---- step: plain gradient descent, a new P (JAX arrays are immutable) -------------
+def step(P, X, T, lr, loss: str, activation: str, precision):
+    """One update p := p - lr * dL/dp; returns (new P, L before it). lr: 0-d, P's dtype."""
+    L, G = grads(P, X, T, loss, activation, precision)
+    return {k: P[k] - lr * G[k] for k in P}, L
+
+
+# ---- plumbing ---------------------------------------------------------------------------
 def available(device: str, mode: str) -> tuple[bool, str]:
     try:
         _jax()
@@ -73,84 +109,47 @@ def _precision(mode: str):
     return lax.Precision.DEFAULT if mode == "jit-tf32" else lax.Precision.HIGHEST
 
 
-# ---- forward and loss: jax.numpy only ----------------------------------------
-def loss_fn(P, X, T, loss: str, activation: str, precision):
-    """L (0-d array) for one batch. P: W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N,F); T (N,K)."""
-    jax = _jax()
-    jnp = jax.numpy
-
-    N = X.shape[0]
-    Z1 = jnp.matmul(X, P["W1"], precision=precision) + P["b1"]   # (N, H)
-    if activation == "sigmoid":
-        A1 = jax.nn.sigmoid(Z1)                                  # (N, H)
-    elif activation == "tanh":
-        A1 = jnp.tanh(Z1)
-    else:
-        A1 = jax.nn.relu(Z1)
-    Z2 = jnp.matmul(A1, P["W2"], precision=precision) + P["b2"]  # (N, K)
-    if loss == "mse":
-        Y = jax.nn.sigmoid(Z2)                                   # (N, K)
-        return 0.5 * jnp.sum((Y - T) ** 2) / N
-    # bce from Z2: jax.nn.softplus is logaddexp(Z2, 0), stable for every Z2.
-    return jnp.sum(jax.nn.softplus(Z2) - T * Z2) / N
-
-
-# ---- gradients and step --------------------------------------------------------
-def update_fn(P, X, T, lr, loss: str, activation: str, precision):
-    """One step p := p - lr * dL/dp; returns (new P, L before the step). lr: 0-d, P's dtype."""
-    jax = _jax()
-    L, G = jax.value_and_grad(loss_fn)(P, X, T, loss, activation, precision)
-    return {k: P[k] - lr * G[k] for k in P}, L
-
-
 @functools.cache
 def _functions(loss: str, activation: str, mode: str):
-    """(value_and_grad, update) for one configuration; jitted once and reused across calls."""
+    """(grads, step) for one configuration; jitted once and reused across calls."""
     jax = _jax()
-    precision = _precision(mode)
-    grads = functools.partial(jax.value_and_grad(loss_fn), loss=loss, activation=activation,
-                              precision=precision)
-    update = functools.partial(update_fn, loss=loss, activation=activation, precision=precision)
+    fixed = dict(loss=loss, activation=activation, precision=_precision(mode))
+    grads_of, step_of = functools.partial(grads, **fixed), functools.partial(step, **fixed)
     if mode == "nojit":
-        return grads, update
+        return grads_of, step_of
     # donate_argnums=0: the old parameters' buffers are reused for the new ones, as an in-place
     # update would. The outputs match the donated inputs in shape and dtype, so XLA can use
     # every buffer and emits no "donated buffers were not usable" warning (CPU included).
-    return jax.jit(grads), jax.jit(update, donate_argnums=0)
+    return jax.jit(grads_of), jax.jit(step_of, donate_argnums=0)
 
 
 def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
     jax = _jax()
     dev = _device(device)
     P, X, T = jax.device_put((P, X, T), dev)
-    grads, _ = _functions(loss, activation, mode)
-    L, G = grads(P, X, T)
+    grads_of, _ = _functions(loss, activation, mode)
+    L, G = grads_of(P, X, T)
     return float(L), {k: np.array(v, copy=True) for k, v in G.items()}
 
 
-class JaxSession:
-    def __init__(self, P, X, T, loss, lr, dtype, device, mode, activation):
+class JaxSession(SessionDefaults):
+    def __init__(self, P, X, T, *, loss, lr, dtype, device, mode, activation):
         self.jax = _jax()
         self.dev = _device(device)
         self.P, self.X, self.T = self.jax.device_put((P, X, T), self.dev)
         # An explicit-dtype device scalar: a Python float would be fine too (weakly typed),
         # but a traced argument means one compilation for every learning rate.
         self.lr = self.jax.device_put(np.asarray(lr, dtype=dtype), self.dev)
-        self._update = _functions(loss, activation, mode)[1]
+        self._step = _functions(loss, activation, mode)[1]
         self._last = None
 
-    def batches(self, order):
-        if order is None:
-            return [(self.X, self.T)]
-        out = []
-        for idx in order:  # gather each batch on the device
-            i = self.jax.device_put(idx, self.dev)
-            out.append((self.X[i], self.T[i]))
-        return out
+    def gather(self, idx):
+        i = self.jax.device_put(idx, self.dev)  # index on the device
+        return self.X[i], self.T[i]
 
     def step(self, batch):
         Xb, Tb = batch
-        self.P, self._last = self._update(self.P, Xb, Tb, self.lr)
+        self.P, self._last = self._step(self.P, Xb, Tb, self.lr)
         return self._last
 
     def sync(self):
@@ -160,9 +159,6 @@ class JaxSession:
     def params(self):
         # np.asarray of a CPU jax array is a view of its buffer, which donation reuses: copy.
         return {k: np.array(v, copy=True) for k, v in self.P.items()}
-
-    def value(self, loss):
-        return float(loss)
 
     def peak_memory(self):
         """Peak bytes XLA's allocator had in use on this session's device
@@ -175,10 +171,6 @@ class JaxSession:
             return None
         peak = (stats or {}).get("peak_bytes_in_use")
         return int(peak) if peak is not None else None
-
-
-def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
-    return JaxSession(P, X, T, loss, lr, dtype, device, mode, activation)
 
 
 def _backends_started() -> bool:
@@ -230,7 +222,7 @@ IMPL = Implementation(
     description="JAX grad",
     _available=available,
     _loss_and_grads=loss_and_grads,
-    _session=session,
+    _session=JaxSession,
     set_threads=set_threads,
     info=info,
     mode_notes={

@@ -2,6 +2,8 @@
 
     import impls
     loss, grads = impls.get("numpy").loss_and_grads(params, X, T, loss="mse")
+
+The math is handwritten.py's (`grads`, `step`); this file is the plumbing.
 """
 
 from __future__ import annotations
@@ -9,13 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from impls import handwritten
-from impls.base import Implementation
-
-
-def available(device: str, mode: str) -> tuple[bool, str]:
-    if device != "cpu":
-        return False, "NumPy runs on the CPU only (see the cupy implementation for the GPU)"
-    return True, ""
+from impls.base import Implementation, SessionDefaults
 
 
 # exp(-Z) overflows to inf for Z < -88 in float32 (-709 in float64); 1 / (1 + inf) = 0 is
@@ -24,42 +20,34 @@ def _quiet():
     return np.errstate(over="ignore")  # a fresh context each call: errstate is not reentrant
 
 
+# ---- plumbing ---------------------------------------------------------------------------
+def available(device: str, mode: str) -> tuple[bool, str]:
+    if device != "cpu":
+        return False, "NumPy runs on the CPU only (see the cupy implementation for the GPU)"
+    return True, ""
+
 
 def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
     with _quiet():
-        L, G = handwritten.loss_and_grads(np, P, X, T, loss, activation)
+        L, G = handwritten.grads(np, P, X, T, loss, activation)
     return float(L), G
 
 
-class NumpySession:
-    def __init__(self, P, X, T, loss, lr, dtype, activation):
+class NumpySession(SessionDefaults):
+    def __init__(self, P, X, T, *, loss, lr, dtype, device, mode, activation):
         self.P, self.X, self.T = P, X, T
         self.loss, self.activation = loss, activation
         self.lr = np.asarray(lr, dtype=dtype)  # a dtype scalar keeps float32 updates in float32
         self.ws = {}  # step's reusable buffers
 
-    def batches(self, order):
-        if order is None:
-            return [(self.X, self.T)]
-        return [(self.X[idx], self.T[idx]) for idx in order]
-
     def step(self, batch):
         Xb, Tb = batch
         with _quiet():
-            return handwritten.step(np, self.P, Xb, Tb, self.loss, self.lr, self.activation, self.ws)
-
-    def sync(self):
-        pass  # NumPy is synchronous
+            return handwritten.step(np, self.P, Xb, Tb, self.lr, self.loss, self.activation,
+                                    self.ws)
 
     def params(self):
         return {k: v.copy() for k, v in self.P.items()}
-
-    def value(self, loss):
-        return float(loss)
-
-
-def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
-    return NumpySession(P, X, T, loss, lr, dtype, activation)
 
 
 def set_threads(n: int) -> None:
@@ -86,7 +74,7 @@ IMPL = Implementation(
     description="hand-written backprop, NumPy (CPU)",
     _available=available,
     _loss_and_grads=loss_and_grads,
-    _session=session,
+    _session=NumpySession,
     set_threads=set_threads,
     info=info,
     mode_notes={"default": "plain NumPy, synchronous"},

@@ -24,14 +24,63 @@ import shutil
 
 import numpy as np
 
-from harness.contract import PARAM_NAMES as NAMES
-from impls.base import Implementation
+from impls.base import Implementation, SessionDefaults
+from impls.contract import PARAM_NAMES as NAMES
 
 MODES = ("eager", "compile", "reduce-overhead", "eager-tf32")
 COMPILED = ("compile", "reduce-overhead")
 GPU_ONLY = {"reduce-overhead": "CUDA graphs need a GPU", "eager-tf32": "TF32 is a GPU matmul mode"}
 
 
+# ---- forward and loss: torch ops only; autograd records them ---------------
+def loss_fn(P, X, T, loss: str, activation: str):
+    """L (0-d tensor) for one batch. P: W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N,F); T (N,K)."""
+    import torch
+    import torch.nn.functional as F
+
+    N = X.shape[0]
+    Z1 = X @ P["W1"] + P["b1"]          # (N, H)
+    if activation == "sigmoid":
+        A1 = torch.sigmoid(Z1)          # (N, H)
+    elif activation == "tanh":
+        A1 = torch.tanh(Z1)
+    else:
+        A1 = torch.relu(Z1)
+    Z2 = A1 @ P["W2"] + P["b2"]         # (N, K)
+    if loss == "mse":
+        Y = torch.sigmoid(Z2)           # (N, K)
+        return 0.5 * ((Y - T) ** 2).sum() / N
+    # bce from Z2: softplus(Z2) - T Z2, with softplus(Z2) = -logsigmoid(-Z2). Not F.softplus:
+    # it switches to the identity above Z2 = 20, which is off by ~2e-9 in float64.
+    return (-F.logsigmoid(-Z2) - T * Z2).sum() / N
+
+
+# ---- gradients: autograd -----------------------------------------------------
+def grads(P, X, T, loss: str, activation: str):
+    """(L detached, grads tuple in NAMES order); the params in P are leaf tensors."""
+    import torch
+
+    L = loss_fn(P, X, T, loss, activation)
+    # Taken before autograd.grad, where torch.compile breaks the graph: a non-leaf L alive
+    # across that break makes Dynamo read L.grad, which warns.
+    value = L.detach()
+    return value, torch.autograd.grad(L, [P[k] for k in NAMES])
+
+
+# ---- step: plain gradient descent, in place ----------------------------------
+def step(P, X, T, lr: float, loss: str, activation: str):
+    """One update p := p - lr * dL/dp; returns the loss before it, still on the device."""
+    import torch
+
+    value, G = grads(P, X, T, loss, activation)
+    with torch.no_grad():
+        # One fused update over all four tensors, as torch.optim.SGD does by default. The
+        # grads come from autograd.grad, so no .grad accumulates and nothing needs zeroing.
+        torch._foreach_add_([P[k] for k in NAMES], list(G), alpha=-lr)
+    return value
+
+
+# ---- plumbing ---------------------------------------------------------------------------
 def available(device: str, mode: str) -> tuple[bool, str]:
     try:
         import torch
@@ -79,55 +128,6 @@ def _tensor(a: np.ndarray, dev, requires_grad: bool = False):
     return torch.tensor(a, device=dev, requires_grad=requires_grad)
 
 
-# ---- forward and loss: torch ops only; autograd records them ---------------
-def loss_fn(P, X, T, loss: str, activation: str):
-    """L (0-d tensor) for one batch. P: W1 (F,H), b1 (H,), W2 (H,K), b2 (K,); X (N,F); T (N,K)."""
-    import torch
-    import torch.nn.functional as F
-
-    N = X.shape[0]
-    Z1 = X @ P["W1"] + P["b1"]          # (N, H)
-    if activation == "sigmoid":
-        A1 = torch.sigmoid(Z1)          # (N, H)
-    elif activation == "tanh":
-        A1 = torch.tanh(Z1)
-    else:
-        A1 = torch.relu(Z1)
-    Z2 = A1 @ P["W2"] + P["b2"]         # (N, K)
-    if loss == "mse":
-        Y = torch.sigmoid(Z2)           # (N, K)
-        return 0.5 * ((Y - T) ** 2).sum() / N
-    # bce from Z2: softplus(Z2) - T Z2, with softplus(Z2) = -logsigmoid(-Z2). Not F.softplus:
-    # it switches to the identity above Z2 = 20, which is off by ~2e-9 in float64.
-    return (-F.logsigmoid(-Z2) - T * Z2).sum() / N
-
-
-# ---- gradients: autograd -----------------------------------------------------
-def grads_fn(P, X, T, loss: str, activation: str):
-    """(L detached, grads tuple in NAMES order); the params in P are leaf tensors."""
-    import torch
-
-    L = loss_fn(P, X, T, loss, activation)
-    # Taken before autograd.grad, where torch.compile breaks the graph: a non-leaf L alive
-    # across that break makes Dynamo read L.grad, which warns.
-    value = L.detach()
-    grads = torch.autograd.grad(L, [P[k] for k in NAMES])
-    return value, grads
-
-
-# ---- step: plain gradient descent, in place ----------------------------------
-def step_fn(P, X, T, loss: str, activation: str, lr: float):
-    """One update p := p - lr * dL/dp; returns the loss before it, still on the device."""
-    import torch
-
-    value, grads = grads_fn(P, X, T, loss, activation)
-    with torch.no_grad():
-        # One fused update over all four tensors, as torch.optim.SGD does by default. The
-        # grads come from autograd.grad, so no .grad accumulates and nothing needs zeroing.
-        torch._foreach_add_([P[k] for k in NAMES], list(grads), alpha=-lr)
-    return value
-
-
 _COMPILED: dict = {}
 
 
@@ -158,16 +158,16 @@ def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
 
     dev = _setup(device, mode)
     Pt = {k: _tensor(v, dev, requires_grad=True) for k, v in P.items()}
-    fn = _compiled(grads_fn, mode) if mode in COMPILED else grads_fn
+    fn = _compiled(grads, mode) if mode in COMPILED else grads
     if mode == "reduce-overhead":
         torch.compiler.cudagraph_mark_step_begin()  # a new iteration for the CUDA graphs
-    value, grads = fn(Pt, _tensor(X, dev), _tensor(T, dev), loss, activation)
-    G = dict(zip(NAMES, grads, strict=True))
+    value, G = fn(Pt, _tensor(X, dev), _tensor(T, dev), loss, activation)
+    G = dict(zip(NAMES, G, strict=True))
     return value.item(), {k: g.detach().cpu().numpy().copy() for k, g in G.items()}
 
 
-class TorchSession:
-    def __init__(self, P, X, T, loss, lr, dtype, device, mode, activation):
+class TorchSession(SessionDefaults):
+    def __init__(self, P, X, T, *, loss, lr, dtype, device, mode, activation):
         import torch
 
         self.torch, self.mode = torch, mode
@@ -186,16 +186,11 @@ class TorchSession:
             # (otherwise inductor skips graphs that mutate their inputs).
             for p in self.P.values():
                 torch._dynamo.mark_static_address(p)
-        self._update = _compiled(step_fn, mode) if mode in COMPILED else step_fn
+        self._step = _compiled(step, mode) if mode in COMPILED else step
 
-    def batches(self, order):
-        if order is None:
-            return [(self.X, self.T)]
-        out = []
-        for idx in order:  # gather each batch on the device
-            i = self.torch.as_tensor(idx, device=self.dev)
-            out.append((self.X[i], self.T[i]))
-        return out
+    def gather(self, idx):
+        i = self.torch.as_tensor(idx, device=self.dev)  # index on the device
+        return self.X[i], self.T[i]
 
     def step(self, batch):
         Xb, Tb = batch
@@ -203,8 +198,8 @@ class TorchSession:
             # A CUDA-graph output is overwritten by the next replay; the harness keeps an
             # epoch's losses, so keep a copy (an asynchronous device copy, no sync).
             self.torch.compiler.cudagraph_mark_step_begin()
-            return self._update(self.P, Xb, Tb, self.loss, self.activation, self.lr).clone()
-        return self._update(self.P, Xb, Tb, self.loss, self.activation, self.lr)
+            return self._step(self.P, Xb, Tb, self.lr, self.loss, self.activation).clone()
+        return self._step(self.P, Xb, Tb, self.lr, self.loss, self.activation)
 
     def sync(self):
         if self.dev.type == "cuda":
@@ -214,9 +209,6 @@ class TorchSession:
         # .numpy() of a CPU tensor shares its memory, and the parameters change in place.
         return {k: p.detach().cpu().numpy().copy() for k, p in self.P.items()}
 
-    def value(self, loss):
-        return float(loss.item())
-
     def peak_memory(self):
         """Peak bytes torch's CUDA caching allocator handed out since this session began
         (torch.cuda.max_memory_allocated: tensors, not the allocator's cached reserve or
@@ -224,10 +216,6 @@ class TorchSession:
         if self.dev.type != "cuda":
             return None
         return int(self.torch.cuda.max_memory_allocated(self.dev))
-
-
-def session(P, X, T, *, loss, lr, dtype, device, mode, activation):
-    return TorchSession(P, X, T, loss, lr, dtype, device, mode, activation)
 
 
 def set_threads(n: int) -> None:
@@ -267,7 +255,7 @@ IMPL = Implementation(
     description="PyTorch autograd",
     _available=available,
     _loss_and_grads=loss_and_grads,
-    _session=session,
+    _session=TorchSession,
     set_threads=set_threads,
     info=info,
     mode_notes={

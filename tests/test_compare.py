@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 
 from harness import cli
-from harness.compare import compare_runs
-from harness.storage import Run
+from harness.report.compare import compare_runs
+from harness.store import RunFolder
 
 
-def _run(root, name: str, cells: dict[str, tuple[str, list[float]]]) -> Run:
+def _run(root, name: str, cells: dict[str, tuple[str, list[float]]]) -> RunFolder:
     """A run folder holding one cell per size: size -> (status, samples)."""
-    run = Run.create(root / name, "synthetic")
+    run = RunFolder.create(root / name, "synthetic")
     for size, (status, samples) in cells.items():
         run.add_cell({"impl": "numpy", "mode": "default", "device": "cpu", "dtype": "float32",
                       "size": size, "status": status,
                       "step_median_s": float(np.median(samples)) if samples else None},
                      samples=samples)
     run.flush()
-    return Run.load(run.path)  # as compare reads it: strings from CSV
+    return RunFolder.open(run.path)  # as compare reads it: strings from CSV
 
 
 def _samples(median: float, spread: float, n: int = 11, seed: int = 0) -> list[float]:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import impls
-from harness import config, contract, data
-from tests.conftest import problem
+from harness import config, data
+from impls import contract
+from tests.helpers import problem
 
 
 def test_init_is_glorot_uniform_and_deterministic():

@@ -22,10 +22,15 @@ import pytest
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import impls  # noqa: E402
-from harness import contract  # noqa: E402
-from impls import cupy_impl, handwritten, numpy_impl  # noqa: E402
-from tests.conftest import problem  # noqa: E402
-from tests.test_impls import REF, assert_close, assert_same_grads  # noqa: E402
+from impls import (  # noqa: E402
+    contract,  # noqa: E402
+    cupy_impl,
+    handwritten,
+    numpy_impl,
+)
+from tests.helpers import assert_same_grads, assert_same_training, problem  # noqa: E402
+
+REF = impls.get("numpy")
 
 GPU_CELLS = [pytest.param(n, m, id=f"{n}-{m}") for n in impls.names() if n != "numpy"
              for m in impls.get(n).modes]
@@ -49,7 +54,7 @@ def test_gpu_grads_match_numpy(name, mode, dtype, loss):
         pytest.skip(f"{mode} is timing only (TF32 matmuls carry ~1e-3 relative error)")
     P, X, T = problem(n=11, f=5, h=7, k=3, seed=1)
     for activation in contract.ACTIVATIONS:
-        assert_same_grads(name, mode, P, X, T, loss, dtype, activation)
+        assert_same_grads(name, mode, P, X, T, loss, dtype, activation, device="gpu")
 
 
 @pytest.mark.gpu
@@ -57,17 +62,15 @@ def test_gpu_grads_match_numpy(name, mode, dtype, loss):
 @pytest.mark.parametrize("batch_size", [None, 4], ids=["full", "mini4"])
 def test_gpu_train_matches_numpy(name, mode, batch_size):
     impl = require_gpu(name, mode)
-    P, X, T = problem(n=11, seed=2)
-    kw = dict(loss="bce", lr=0.5, epochs=3, batch_size=batch_size, dtype="float32", seed=3)
-    P0, h0 = REF.train(P, X, T, **kw)
-    P1, h1 = impl.train(P, X, T, mode=mode, device="gpu", **kw)
+    P, X, T = problem(n=11, seed=2, dtype="float32")
+    kw = dict(loss="bce", lr=0.5, epochs=3, batch_size=batch_size, seed=3)
+    P0, h0 = REF.train(P, X, T, dtype="float64", **kw)
+    P1, h1 = impl.train(P, X, T, mode=mode, device="gpu", dtype="float32", **kw)
     assert len(h1) == 3
     if mode in impl.timing_only:  # TF32: runs and stays near, not checked to float32 accuracy
         np.testing.assert_allclose(h1, h0, rtol=1e-2)
         return
-    assert_close(h1, h0, "float32", f"{name}/{mode} gpu history")
-    for k in contract.PARAM_NAMES:
-        assert_close(P1[k], P0[k], "float32", f"{name}/{mode} gpu final {k}")
+    assert_same_training(P1, h1, P0, h0, "float32", f"{name}/{mode} gpu")
 
 
 @pytest.mark.gpu
@@ -138,7 +141,7 @@ def spy_cupy(monkeypatch):
     cp = fake_cupy()
     monkeypatch.setitem(sys.modules, "cupy", cp)
     seen = []
-    for fn_name in ("loss_and_grads", "step"):
+    for fn_name in ("grads", "step"):
         original = getattr(handwritten, fn_name)
 
         def spy(xp, *args, _original=original, **kwargs):
@@ -187,7 +190,7 @@ def test_handwritten_on_numpy_is_numpy_impl():
     P, X, T = problem(seed=6)
     for loss in contract.LOSSES:
         for activation in contract.ACTIVATIONS:
-            L0, G0 = handwritten.loss_and_grads(np, P, X, T, loss, activation)
+            L0, G0 = handwritten.grads(np, P, X, T, loss, activation)
             L1, G1 = numpy_impl.IMPL.loss_and_grads(P, X, T, loss=loss, activation=activation)
             assert L1 == float(L0)
             for k in contract.PARAM_NAMES:

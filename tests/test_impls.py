@@ -2,12 +2,14 @@
 
     .venv/bin/pytest tests/test_impls.py -q
 
-For each registered implementation and each mode it can run on the CPU (timing-only
-TF32 modes aside): the same loss and gradients as numpy in float64 and float32, for
-both losses and all three activations, on non-square shapes; the same training
-trajectory; inputs never modified; clear errors for bad inputs and unavailable cells.
-torch.compile is slow to compile (seconds per graph on a small CPU), so it gets one
-test of its own at the end instead of joining every parametrisation.
+For each registered framework implementation and each mode it can run on the CPU
+(timing-only TF32 modes aside): the same loss and gradients as numpy in float64 and
+float32, for both losses and all three activations, on non-square shapes; the same
+training trajectory. numpy itself is the reference here, so it is proven against
+finite differences instead (tests/test_handwritten.py). For every implementation,
+numpy included: inputs never modified, clear errors for bad inputs and unavailable
+cells. torch.compile is slow to compile (seconds per graph on a small CPU), so it gets
+one test of its own at the end instead of joining every parametrisation.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import impls
-from harness import contract
+from impls import contract
 from impls.base import Unavailable
-from tests.conftest import ROOT, problem
+from tests.helpers import ROOT, assert_same_grads, assert_same_training, problem
 
-REF = impls.get("numpy")
+REF = impls.get("numpy")  # the reference: proven against finite differences
 SLOW_MODES = {("torch", "compile")}  # tested once, in test_torch_compile
 
 
-def cpu_cells(include_slow: bool = False):
+def cpu_cells(include_slow: bool = False, include_reference: bool = True):
     cells = []
     for name in impls.names():
         impl = impls.get(name)
@@ -39,44 +41,18 @@ def cpu_cells(include_slow: bool = False):
                 continue
             if (name, mode) in SLOW_MODES and not include_slow:
                 continue
+            if name == REF.name and not include_reference:
+                continue
             cells.append(pytest.param(name, mode, id=f"{name}-{mode}"))
     return cells
 
 
-CELLS = cpu_cells()
-# float64 is the reference precision: anything above ~1e-10 of the gradient's scale is a
-# bug, not rounding. float32 rounding (eps 1.2e-7) after a few ops stays near 1e-6 of the
-# scale on these sizes; 1e-5 leaves room without hiding a real mistake (those are O(1)).
-TOL = {"float64": (1e-10, 1e-10), "float32": (1e-5, 1e-4)}  # (atol x scale, rtol)
-
-
-def assert_close(got, ref, dtype, what=""):
-    """|got - ref| <= atol * max|ref| + rtol * |ref|, elementwise; names the worst element."""
-    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
-    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
-    atol, rtol = TOL[dtype]
-    scale = max(float(np.max(np.abs(ref), initial=0.0)), np.finfo(dtype).tiny)
-    err = np.abs(got - ref) - (atol * scale + rtol * np.abs(ref))
-    if err.size and err.max() > 0:
-        i = np.unravel_index(np.argmax(err), err.shape)
-        pytest.fail(f"{what} [{dtype}]: worst at {i}: got {got[i]!r}, numpy {ref[i]!r} "
-                    f"(scale {scale:.3g})")
-
-
-def assert_same_grads(name, mode, P, X, T, loss, dtype, activation):
-    impl = impls.get(name)
-    L0, G0 = REF.loss_and_grads(P, X, T, loss=loss, dtype=dtype, activation=activation)
-    L1, G1 = impl.loss_and_grads(P, X, T, loss=loss, dtype=dtype, mode=mode,
-                                 activation=activation)
-    assert isinstance(L1, float)
-    assert_close(L1, L0, dtype, f"{name}/{mode} {loss} {activation} loss")
-    for k in contract.PARAM_NAMES:
-        assert G1[k].dtype == np.dtype(dtype), f"{k} came back as {G1[k].dtype}"
-        assert_close(G1[k], G0[k], dtype, f"{name}/{mode} {loss} {activation} d{k}")
+CELLS = cpu_cells()  # every implementation: the properties all of them must have
+FRAMEWORKS = cpu_cells(include_reference=False)  # compared with numpy, the reference
 
 
 # ---- gradients ---------------------------------------------------------------
-@pytest.mark.parametrize("name, mode", CELLS)
+@pytest.mark.parametrize("name, mode", FRAMEWORKS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss", contract.LOSSES)
 @pytest.mark.parametrize("activation", contract.ACTIVATIONS)
@@ -87,7 +63,7 @@ def test_grads_match_numpy(name, mode, dtype, loss, activation):
 
 # jax nojit runs the same functions as jit, op by op, and compiles every op afresh for
 # every new shape (~2 s an example here): it sits out the random shapes.
-@pytest.mark.parametrize("name, mode", [c for c in CELLS if c.id != "jax-nojit"])
+@pytest.mark.parametrize("name, mode", [c for c in FRAMEWORKS if c.id != "jax-nojit"])
 @settings(max_examples=15, deadline=None)
 @given(n=st.integers(1, 17), f=st.integers(1, 6), h=st.integers(1, 9), k=st.integers(1, 4),
        scale=st.sampled_from([0.1, 1.0, 8.0]), loss=st.sampled_from(contract.LOSSES),
@@ -102,19 +78,15 @@ def test_grads_match_numpy_any_shape(name, mode, n, f, h, k, scale, loss, activa
 
 
 # ---- training --------------------------------------------------------------------
-@pytest.mark.parametrize("name, mode", CELLS)
+@pytest.mark.parametrize("name, mode", FRAMEWORKS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("batch_size", [None, 4], ids=["full", "mini4"])
 def test_train_matches_numpy(name, mode, dtype, batch_size):
-    P, X, T = problem(n=11, seed=2)  # batch 4 of 11: the last batch has 3 rows
-    kw = dict(loss="bce", lr=0.5, epochs=4, batch_size=batch_size, dtype=dtype, seed=3)
-    P0, h0 = REF.train(P, X, T, **kw)
-    P1, h1 = impls.get(name).train(P, X, T, mode=mode, **kw)
-    assert len(h1) == 4 and all(isinstance(v, float) for v in h1)
-    assert_close(h1, h0, dtype, f"{name}/{mode} history")
-    for k in contract.PARAM_NAMES:
-        assert P1[k].dtype == np.dtype(dtype)
-        assert_close(P1[k], P0[k], dtype, f"{name}/{mode} final {k}")
+    P, X, T = problem(n=11, seed=2, dtype=dtype)  # batch 4 of 11: the last batch has 3 rows
+    kw = dict(loss="bce", lr=0.5, epochs=4, batch_size=batch_size, seed=3)
+    P0, h0 = REF.train(P, X, T, dtype="float64", **kw)
+    P1, h1 = impls.get(name).train(P, X, T, mode=mode, dtype=dtype, **kw)
+    assert_same_training(P1, h1, P0, h0, dtype, f"{name}/{mode} {dtype}")
 
 
 @pytest.mark.parametrize("name, mode", CELLS)
@@ -133,10 +105,7 @@ def test_history_is_mean_of_losses_before_each_update(name, mode):
             losses.append(L)
             Q = {k: Q[k] - lr * G[k] for k in Q}
         expected.append(np.mean(losses))
-    assert len(history) == epochs
-    assert_close(history, expected, "float64", f"{name}/{mode} history")
-    for k in contract.PARAM_NAMES:
-        assert_close(params[k], Q[k], "float64", f"{name}/{mode} {k}")
+    assert_same_training(params, history, Q, expected, "float64", f"{name}/{mode}")
 
 
 @pytest.mark.parametrize("name, mode", CELLS)
@@ -265,9 +234,7 @@ def test_torch_compile():
               activation="tanh")
     P0, h0 = REF.train(P, X, T, **kw)
     P1, h1 = impls.get(name).train(P, X, T, mode=mode, **kw)
-    assert_close(h1, h0, "float64", "compile history")
-    for k in contract.PARAM_NAMES:
-        assert_close(P1[k], P0[k], "float64", f"compile final {k}")
+    assert_same_training(P1, h1, P0, h0, "float64", "torch compile")
 
 
 # ---- threads ----------------------------------------------------------------------------
@@ -299,7 +266,7 @@ def test_jax_set_threads_before_start_sets_flags_xla_accepts():
     XLA aborts the whole process on an unknown flag, so the flag is checked by using it.
     """
     pytest.importorskip("jax")
-    code = ("import os, impls; from tests.conftest import problem; jax = impls.get('jax'); "
+    code = ("import os, impls; from tests.helpers import problem; jax = impls.get('jax'); "
             "assert jax.available('cpu')[0]; jax.set_threads(1); "
             "print(jax.loss_and_grads(*problem())[0]); print(os.environ['XLA_FLAGS'])")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
@@ -309,25 +276,3 @@ def test_jax_set_threads_before_start_sets_flags_xla_accepts():
     loss, flags = out.stdout.split("\n")[:2]
     assert float(loss) > 0
     assert "--xla_cpu_multi_thread_eigen=false" in flags
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("loss", contract.LOSSES)
-@pytest.mark.parametrize("activation", contract.ACTIVATIONS)
-def test_inplace_step_is_the_readable_math(dtype, loss, activation):
-    """handwritten.step (buffers reused, for speed) == loss_and_grads then p -= lr * g."""
-    from impls import handwritten
-
-    P, X, T = problem(seed=7, dtype=dtype)
-    lr = np.asarray(0.3, dtype=dtype)
-    L0, G0 = handwritten.loss_and_grads(np, P, X, T, loss, activation)
-    expected = {k: P[k] - lr * G0[k] for k in P}
-    ws = {}
-    for Xb, Tb in ((X[:4], T[:4]), (X, T)):  # a second batch size reallocates the buffers
-        Q = {k: v.copy() for k, v in P.items()}
-        L1 = handwritten.step(np, Q, Xb, Tb, loss, lr, activation, ws)
-    assert ws["N"] == len(X)
-    assert float(L1) == pytest.approx(float(L0), rel=1e-12 if dtype == "float64" else 1e-6)
-    for k in P:
-        assert Q[k].dtype == np.dtype(dtype)
-        assert_close(Q[k], expected[k], dtype, k)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import cli, lessons
-from tests.conftest import ROOT
+from harness import cli
+from harness.lessons import command as lessons_command
+from harness.lessons import cost, vanishing
+from tests.helpers import ROOT
 
 # A hand-written backward pass in the style of impls/handwritten.py, small enough to count by eye.
 HANDWRITTEN = '''
@@ -46,7 +48,7 @@ def grads(P, X, T, activation):
 
 
 def test_counts_on_a_synthetic_handwritten_source():
-    c = lessons.cost_of_change(HANDWRITTEN)
+    c = cost.cost_of_change(HANDWRITTEN)
     # returns of act_backward (3) + dZ2, dW2, db2, dA1, dZ1, dW1 (6); the comment is not code
     assert len(c.gradient) == 9
     assert len(c.derivative) == 5  # 3 act_backward branches + dZ2 + dZ1
@@ -55,19 +57,19 @@ def test_counts_on_a_synthetic_handwritten_source():
 
 
 def test_adding_an_activation_branch_changes_the_counts():
-    before = lessons.cost_of_change(HANDWRITTEN)
+    before = cost.cost_of_change(HANDWRITTEN)
     grown = HANDWRITTEN.replace(
         '    return (A > 0) * 1.0',
         '    if activation == "softsign":\n        return 1 / (1 + abs(A)) ** 2\n'
         '    return (A > 0) * 1.0')
-    after = lessons.cost_of_change(grown)
+    after = cost.cost_of_change(grown)
     assert len(after.derivative) == len(before.derivative) + 1
     assert len(after.gradient) == len(before.gradient) + 1
     assert len(after.option) == len(before.option) + 2
 
 
 def test_autograd_source_has_no_hand_written_derivatives():
-    c = lessons.cost_of_change(AUTOGRAD)
+    c = cost.cost_of_change(AUTOGRAD)
     assert c.gradient == () and c.derivative == ()  # `dW1 = P["W1"].grad` is a fetch
     assert len(c.autograd) == 1
     assert len(c.option) == 1  # the lookup table naming tanh and relu
@@ -75,22 +77,19 @@ def test_autograd_source_has_no_hand_written_derivatives():
 
 @pytest.mark.parametrize("rel", ["impls/torch_impl.py", "impls/jax_impl.py"])
 def test_real_autograd_files_write_no_derivatives(rel):
-    path = ROOT / rel
-    if not path.exists():
-        pytest.skip(f"{rel} is not written yet")
-    c = lessons.cost_of_change(path.read_text())
+    c = cost.cost_of_change((ROOT / rel).read_text())
     assert c.gradient == () and c.derivative == () and len(c.autograd) >= 1
 
 
 def test_real_handwritten_file_counts_its_derivatives():
-    c = lessons.cost_of_change((ROOT / "impls/handwritten.py").read_text())
+    c = cost.cost_of_change((ROOT / "impls/handwritten.py").read_text())
     assert len(c.derivative) >= 3 + 2  # one per activation branch, plus the dZ lines
     assert len(c.gradient) > len(c.derivative) and c.autograd == ()
-    assert "| `impls/handwritten.py` | numpy, cupy |" in lessons.cost_table()
+    assert "| `impls/handwritten.py` | numpy, cupy |" in cost.cost_table()
 
 
 def test_saturated_sigmoid_lets_less_gradient_through():
-    h = {(a, s): lessons.gradient_history(a, s, steps=20)
+    h = {(a, s): vanishing.gradient_history(a, s, steps=20)
          for a in ("sigmoid", "relu") for s in (1.0, 10.0)}
     assert np.all(h["sigmoid", 1.0]["gate"] <= 0.25)  # sigmoid' never exceeds 1/4
     assert h["sigmoid", 10.0]["gate"].mean() < 0.5 * h["sigmoid", 1.0]["gate"].mean()
@@ -101,8 +100,8 @@ def test_saturated_sigmoid_lets_less_gradient_through():
 
 
 def test_write_is_deterministic(tmp_path):
-    first = lessons.write(tmp_path / "a", steps=30)
-    second = lessons.write(tmp_path / "b", steps=30)
+    first = lessons_command.write(tmp_path / "a", steps=30)
+    second = lessons_command.write(tmp_path / "b", steps=30)
     assert first.read_text() == second.read_text()
     assert (tmp_path / "a" / "vanishing_gradients.png").stat().st_size > 10_000
     assert "## Vanishing gradients, shown" in first.read_text()

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from harness import stats
-from harness.timing import Policy, Timer, timed
+from harness.measure import stats
+from harness.measure.timing import Policy, Timer, timed
 
 
 class FakeClock:

@@ -13,14 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import cli, zoo
-from harness import gradcheck as gc
+from harness import cli
+from harness.check import article, bugs, zoo
+from harness.check.problems import make_problem
+from harness.check.user import check_function
 
 NUMBERS = [re.match(r"\d+", b.number).group() for b in zoo.BUGS]
 
 
 def test_every_listed_bug_is_in_the_zoo():
-    assert sorted(set(NUMBERS), key=int) == [str(i) for i in range(1, 12)]  # gradcheck.md, 1-11
+    assert sorted(set(NUMBERS), key=int) == [str(i) for i in range(1, 12)]  # the README's list, 1-11
     for bug in zoo.BUGS:
         assert bug.story and bug.source and "http" not in bug.source
 
@@ -28,7 +30,7 @@ def test_every_listed_bug_is_in_the_zoo():
 @pytest.mark.parametrize("bug", zoo.BUGS, ids=[b.name for b in zoo.BUGS])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_bug_is_caught_on_every_shape_and_seed(bug, dtype):
-    rows = gc.check_function(bug.function, zoo.problems(seeds=3), bug.losses, dtype=dtype,
+    rows = check_function(bug.function, zoo.problems(seeds=3), bug.losses, dtype=dtype,
                              impl="zoo", mode=bug.name)
     runs: dict = {}
     for r in rows:
@@ -56,8 +58,8 @@ def test_diagnosis_names_the_kind_of_error(name, tensor, words):
 
 
 def test_transpose_is_caught_by_values_when_the_shape_is_square():
-    p = gc.make_problem(9, 6, 6, 4, seed=0)  # F == H: the shape check cannot see it
-    rows = gc.check_function(zoo.transposed_weight_grad, [p], ("mse",), impl="zoo", mode="t")
+    p = make_problem(9, 6, 6, 4, seed=0)  # F == H: the shape check cannot see it
+    rows = check_function(bugs.transposed_weight_grad, [p], ("mse",), impl="zoo", mode="t")
     (bad,) = [r for r in rows if not r.ok]
     assert bad.tensor == "W1" and bad.diagnosis.startswith("transposed (a square shape")
 
@@ -67,16 +69,16 @@ def test_transpose_is_caught_by_values_when_the_shape_is_square():
                        st.integers(1, 5)),
        seed=st.integers(0, 100_000), dtype=st.sampled_from(["float64", "float32"]))
 def test_correct_function_raises_no_false_alarm(shape, seed, dtype):
-    rows = gc.check_function(zoo.correct, [gc.make_problem(*shape, seed=seed)], dtype=dtype,
+    rows = check_function(bugs.correct, [make_problem(*shape, seed=seed)], dtype=dtype,
                              impl="zoo", mode="correct")
     assert all(r.ok for r in rows), [r.message() for r in rows if not r.ok]
 
 
 def test_article_snippet_as_printed_and_minimally_fixed():
-    compile(zoo.ARTICLE_SNIPPET, "article", "exec")  # a faithful transcription still parses
-    assert "dy_dz = sigmoid_derivative(z)" in zoo.ARTICLE_SNIPPET
+    compile(article.ARTICLE_SNIPPET, "article", "exec")  # a faithful transcription still parses
+    assert "dy_dz = sigmoid_derivative(z)" in article.ARTICLE_SNIPPET
     state = np.random.get_state()
-    a = zoo.article_on_its_own_network(n=5)
+    a = article.article_on_its_own_network(n=5)
     assert np.array_equal(np.random.get_state()[1], state[1])  # global RNG left as found
     assert a["as_written"] == "NameError: name 'z' is not defined"
     assert a["dL_dw"] == [5, 2] and a["weights"] == [2, 1]  # (N, F) where (F, 1) is needed

@@ -1,0 +1,1 @@
+"""`bench`: a whole benchmark run, from profile and plan to a filled run folder."""

@@ -1,0 +1,174 @@
+"""python -m harness bench [--profile default] [--impl A,B] [--report]  -- time every impl.
+
+    python -m harness bench --profile quick --impl numpy --size tiny
+    python -m harness bench --resume results/20250101-120000-default   # finish an interrupted run
+
+One run: the check report (harness/bench/checkrun.py: subprocesses, on the CPU, and
+on the GPU too when the plan has a GPU cell), which series can run (one probe
+subprocess: the parent never imports a framework), the machine's matmul peak, then
+every cell in a fresh subprocess with the same thread budget, its peak-memory pass
+in another, then time to accuracy (harness/bench/sweep.py). Results go to a new
+run folder (harness/store.py). A profile's wall budget (the `gpu` profile's: `make
+gpu` must end in minutes) stops the run early: jobs not started stay missing, for
+--resume. Exit 0 for a completed run, whatever its cells' statuses; 2 for bad options.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from harness.bench import profiles
+from harness.bench.budget import Budget
+from harness.bench.checkrun import CheckRun
+from harness.bench.plan import Plan, plan
+from harness.bench.progress import Progress
+from harness.bench.sweep import Sweep, series_of, tta_key
+from harness.codec import from_dict, to_dict
+from harness.errors import UsageError
+from harness.measure import machine
+from harness.measure.launch import REPO, cell_env
+from harness.measure.peer import runnable
+from harness.measure.spec import RunSettings
+from harness.store import CHECK, CellKey, RunFolder
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--profile", default="default",
+                        help=f"one of {', '.join(profiles.PROFILES)} (default: default)")
+    for name, what in (("impl", "implementations"), ("mode", "modes"), ("device", "devices"),
+                       ("dtype", "dtypes (default: the profile's, float32)"), ("size", "sizes")):
+        parser.add_argument(f"--{name}", action="append", metavar="A,B",
+                            help=f"only these {what}")
+    parser.add_argument("--threads", type=int,
+                        help="thread budget per cell (default: all usable CPUs)")
+    parser.add_argument("--out", default="results", help="results root (default: results/)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="run the cells missing from RUN_DIR")
+    parser.add_argument("--time-limit", type=float, metavar="S", help="kill a cell after S seconds")
+    parser.add_argument("--wall-budget", type=float, metavar="S",
+                        help="start no job after S seconds of this invocation, check included "
+                             "(default: the profile's; 0: no limit)")
+    parser.add_argument("--no-check", action="store_true", help="skip the check report")
+    parser.add_argument("--report", action="store_true", help="render report.md at the end")
+
+
+def main(args) -> int:
+    folder, settings, the_plan = resume(args) if args.resume else create(args)
+    started = time.time()
+    budget = Budget(_wall_budget(args, settings.wall_budget_s), started)
+    folder.meta["runs"].append({"started_utc": machine.utc_now().isoformat(timespec="seconds"),
+                                "resume": bool(args.resume), "wall_budget_s": budget.seconds})
+    done, done_tta = folder.done_cells(), folder.done_tta()
+    cells = [c for c in the_plan.cells if CellKey.of(c) not in done]
+    goals = [g for g in the_plan.tta if tta_key(g) not in done_tta]
+    print(f"run folder: {folder.path}  ({len(cells)} cells, {len(goals)} time-to-accuracy runs)")
+    sweep = Sweep(folder, settings, budget)
+    check = None
+    if settings.check and not (folder.path / CHECK).exists():
+        check = CheckRun(folder, settings, gpu="gpu" in the_plan.devices(), budget=budget)
+    # Alongside the check: neither is being timed.
+    available = sweep.probe(series_of(cells, goals) | set(check.probe_series() if check else ()))
+    if check is not None:
+        check.start_gpu(available)
+        check.finish()
+    sweep.measure_peaks({c.device for c in cells if available.get(str(c.series), [True])[0]})
+    progress = Progress(len(cells) + len(goals))
+    try:
+        left = sweep.run(cells, goals, available, progress)
+    except KeyboardInterrupt:  # finished cells are already on disk
+        progress.close()
+        print(f"\ninterrupted; finish with: python -m harness bench --resume {folder.path}")
+        raise
+    progress.close()
+    folder.meta["runs"][-1].update(finished_utc=machine.utc_now().isoformat(timespec="seconds"),
+                                   seconds=round(time.time() - started, 1))
+    if left["cells"] or left["tta"]:
+        folder.meta["runs"][-1]["not_started"] = left
+        print(f"wall budget of {budget.seconds:g} s spent: {len(left['cells'])} cells and "
+              f"{len(left['tta'])} time-to-accuracy runs not started; finish them with: "
+              f"python -m harness bench --resume {folder.path}")
+    folder.save_meta()
+    print(f"done in {time.time() - started:.0f} s: {folder.path}")
+    if args.report:
+        render_report(folder)
+    return 0
+
+
+def create(args) -> tuple[RunFolder, RunSettings, Plan]:
+    """A new run folder for the command line's profile and restrictions."""
+    profile = profiles.get(args.profile)
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UsageError(f"--time-limit must be positive, got {args.time_limit}")
+    _wall_budget(args, profile.wall_budget_s)  # validates --wall-budget
+    the_plan = plan(profile, runnable(), _list(args.impl), _list(args.mode),
+                    _list(args.device), _list(args.dtype), _list(args.size))
+    threads, cpus = _cpus(args.threads)
+    settings = RunSettings(
+        threads=threads, cpus=cpus, loss=profile.loss, lr=profile.lr, seed=profile.seed,
+        activation=profile.activation, policy=profile.policy,
+        time_limit_s=args.time_limit or profile.time_limit_s, peak_n=profile.peak_n,
+        peak_n_cpu=profile.peak_n_cpu or profile.peak_n, check=not args.no_check,
+        check_timeout_s=profile.check_timeout_s, wall_budget_s=profile.wall_budget_s)
+    options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    budget = {"threads": threads, "cpus": cpus,
+              "env": cell_env(threads, "<fresh dir per cell>", "cpu")}
+    meta = {"profile": to_dict(profile), "options": options, "settings": to_dict(settings),
+            "plan": to_dict(the_plan), "thread_budget": budget,
+            "machine": machine.collect(str(REPO)), "peak": {}, "impl_info": {}, "runs": []}
+    return RunFolder.create(args.out, profile.name, meta), settings, the_plan
+
+
+def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
+    """An existing run folder, with the settings and plan it was started with."""
+    given = [f"--{k.replace('_', '-')}" for k in ("impl", "mode", "device", "dtype", "size",
+                                                 "threads", "time_limit")
+             if getattr(args, k, None) is not None]
+    if given:
+        raise UsageError(f"--resume reruns with the run's stored options; drop {given[0]}")
+    try:
+        folder = RunFolder.open(args.resume)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        settings = from_dict(RunSettings, folder.meta["settings"])
+        the_plan = from_dict(Plan, folder.meta["plan"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{args.resume}: no plan and settings this bench can rerun "
+                         f"({type(exc).__name__}: {exc})") from None
+    return folder, settings, the_plan
+
+
+def render_report(folder: RunFolder) -> None:
+    from harness.report.command import render  # lazily: only --report needs pandas/matplotlib
+
+    try:
+        print(f"report: {render(folder.path)}")
+    except Exception as exc:  # a broken report never loses a completed run
+        print(f"report failed: {type(exc).__name__}: {exc}")
+
+
+def _list(values) -> list[str] | None:
+    """Repeated and comma-separated options, flattened: --impl numpy,torch --impl jax."""
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _cpus(threads: int | None) -> tuple[int, tuple[int, ...] | None]:
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity control (not Linux): the thread variables alone
+        return threads or os.cpu_count() or 1, None
+    n = len(usable) if threads is None else threads
+    if not 1 <= n <= len(usable):
+        raise UsageError(f"--threads must be between 1 and {len(usable)} (usable CPUs), got {n}")
+    return n, tuple(usable[:n])
+
+
+def _wall_budget(args, default: float | None) -> float | None:
+    given = getattr(args, "wall_budget", None)
+    if given is None:
+        return default
+    if given < 0:
+        raise UsageError(f"--wall-budget must be positive (0: no limit), got {given}")
+    return given or None

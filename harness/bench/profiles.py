@@ -1,0 +1,174 @@
+"""Benchmark profiles: which sizes, implementations, modes and budgets `bench` sweeps.
+
+    python -m harness bench --profile quick      # seconds: for tests and a smoke run
+    python -m harness bench --profile default    # under 3 minutes on a 2-core laptop (`make bench`)
+    python -m harness bench --profile full       # every mode on every size, float64 too
+    python -m harness bench --profile gpu        # GPU sizes and modes (`make gpu`)
+
+Each profile sweeps problem sizes from overhead-bound (the article's scale: a
+couple of inputs, 8 hidden units, where per-call dispatch cost decides the
+ranking) to compute-bound (thousands of hidden units, where matmul throughput
+decides it), so the tables show where one framework overtakes another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.config import preset
+from harness.measure.spec import Size, Tta
+from harness.measure.timing import Policy
+from impls.contract import ContractError
+
+
+@dataclass(frozen=True)
+class Entry:
+    impl: str  # registry name, or "sklearn" for the peer row (harness/measure/peer.py)
+    mode: str
+    sizes: tuple[str, ...] | None = None  # None = every size; a subset where a cell is costly
+    devices: tuple[str, ...] | None = None  # None = the profile's devices
+    memory: bool = True  # False: skip the memory pass (it would pay a second compile)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    sizes: tuple[Size, ...]
+    entries: tuple[Entry, ...]
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32",)  # float32 is the contract's timing dtype
+    loss: str = "bce"  # bce: the loss scikit-learn's MLPClassifier (the peer row) minimises
+    activation: str = "sigmoid"  # the hidden activation of every cell (the peer runs sigmoid only)
+    # lr 0.01: at 0.1 the large sizes overshoot (loss 0.7 -> 9) into saturated sigmoids,
+    # where float32 exp underflows to subnormals that some kernels run far slower on;
+    # a benchmark should time ordinary training, not that regime.
+    lr: float = 0.01
+    seed: int = 0
+    policy: Policy = Policy()
+    time_limit_s: float = 120.0  # a cell running longer is killed and recorded as "timeout"
+    memory: bool = True  # run the separate peak-memory pass for each cell ...
+    memory_sizes: tuple[str, ...] | None = None  # ... of these sizes (None = all)
+    peak_n: int = 2048  # matrix size of the float32 GEMM that measures the machine's peak
+    peak_n_cpu: int | None = None  # ... on the CPU, where it differs (None: peak_n)
+    check_timeout_s: float = 600.0  # the check subprocess is killed after this
+    # Wall-clock budget of one `bench` invocation, check included (None: unbounded). No
+    # job starts once it is spent, a running one is killed when it runs out (a "timeout"
+    # row), and cells never started stay missing, for --resume to finish.
+    wall_budget_s: float | None = None
+    # Sweep the largest size first: where a wall budget may cut a run short, what is cut
+    # is then the small sizes (and time to accuracy), not the ones the machine is for.
+    largest_first: bool = False
+    tta: tuple[Tta, ...] = ()
+    tta_entries: tuple[Entry, ...] = ()
+
+
+# Targets: both presets reach them from the shared init in float32, moons (full
+# batch, lr 1.0) in ~1500 epochs: 0.87 comes within 100 epochs and then plateaus,
+# 0.95 needs the slow part of training, where step speed decides; breast cancer
+# (batches of 32, lr 0.1) in ~10 epochs, where per-batch overhead decides.
+MOONS = Tta(preset("moons"), target=0.95, max_epochs=4000, eval_every=10)
+CANCER = Tta(preset("breast_cancer"), target=0.97, max_epochs=200, eval_every=1)
+
+TINY = Size("tiny", 64, 2, 8)  # the article's scale: dispatch overhead is everything
+SMALL = Size("small", 256, 16, 64)
+MEDIUM = Size("medium", 1024, 64, 512)
+LARGE = Size("large", 2048, 256, 2048)  # ~4.3 GFLOP a step: matmul-bound on a CPU
+XLARGE = Size("xlarge", 4096, 512, 4096)  # ~34 GFLOP: too slow for a 2-core default run
+HUGE = Size("huge", 16384, 1024, 8192)  # ~1.1 TFLOP: only a GPU makes this a benchmark
+
+PROFILES: dict[str, Profile] = {
+    # For tests and a smoke run: two sizes, short budgets, no compile modes
+    # (a cold torch.compile alone takes longer than the whole profile should).
+    "quick": Profile(
+        name="quick", sizes=(TINY, SMALL),
+        entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
+                 Entry("torch", "eager"), Entry("jax", "jit")),
+        policy=Policy(warmup_steps=3, min_sample_s=0.005, min_samples=5, max_samples=7,
+                      budget_s=0.3),
+        time_limit_s=60.0, peak_n=512, memory_sizes=("small",),
+        tta=(Tta(preset("moons"), target=0.85, max_epochs=500, eval_every=10),),
+        tta_entries=(Entry("numpy", "default"),),
+    ),
+    # `make bench`: must finish in under 3 minutes on 2 cores, check and report included.
+    # Every framework's default mode at all four sizes. A cold torch.compile costs
+    # 15-35 s per cell on 2 cores, so it runs at the two ends only: the article's size,
+    # where removing dispatch overhead is what compiling could buy, and the largest,
+    # where fusing the elementwise work is; never with a (second-compile) memory pass.
+    # jax nojit only at tiny: it exists to show dispatch overhead; at larger sizes it
+    # runs jit's matmuls. Memory at the largest size, where arrays, not the framework's
+    # own footprint, dominate (one process per series: the 3-minute budget). TTA for each
+    # framework's default mode.
+    "default": Profile(
+        name="default", sizes=(TINY, SMALL, MEDIUM, LARGE),
+        entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
+                 Entry("torch", "eager"), Entry("torch", "compile", sizes=("tiny", "large"),
+                                                     memory=False),
+                 Entry("jax", "jit"), Entry("jax", "nojit", sizes=("tiny",))),
+        policy=Policy(warmup_steps=10, min_samples=5, max_samples=11, budget_s=0.8),
+        time_limit_s=120.0, peak_n=2048, memory_sizes=("large",),
+        tta=(MOONS, CANCER),
+        tta_entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
+                     Entry("torch", "eager"), Entry("jax", "jit")),
+    ),
+    # Everything on the CPU: all modes, all sizes, float64 beside float32, longer budgets.
+    "full": Profile(
+        name="full", sizes=(TINY, SMALL, MEDIUM, LARGE, XLARGE),
+        entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
+                 Entry("torch", "eager"), Entry("torch", "compile"),
+                 Entry("jax", "jit"), Entry("jax", "nojit")),
+        dtypes=("float32", "float64"),
+        policy=Policy(warmup_steps=20, min_samples=7, max_samples=15, budget_s=3.0),
+        time_limit_s=300.0, peak_n=4096,
+        tta=(MOONS, CANCER),
+        tta_entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
+                     Entry("torch", "eager"), Entry("torch", "compile"),
+                     Entry("jax", "jit"), Entry("jax", "nojit")),
+    ),
+    # `make gpu` on the GPU machine (one H100/H200, 16 cores): check on every device, this
+    # profile and the report in under 6 minutes, first try, on a fresh machine (cold caches).
+    # Four sizes from dispatch-bound (tiny) to a ~0.55 TFLOP step (huge: ~3 GB of float32,
+    # nothing beside 80 GB), swept largest first. NumPy and scikit-learn are the CPU
+    # reference rows up to large (~4.3 GFLOP: tens of ms on 16 cores; seconds at huge).
+    # Costly modes only where they answer a question: torch.compile and CUDA graphs at tiny
+    # (dispatch overhead is what they remove; at huge a step is ~10 ms of matmuls), TF32 at
+    # the two matmul-bound sizes, jax nojit at tiny. The memory pass at huge only, where
+    # arrays and not the framework dominate, never for compiled or TF32 modes (a second
+    # compile; TF32 allocates what full float32 does). Time to accuracy on moons only.
+    #
+    # Processes (tests/test_profiles.py counts them from plan()): 25 timing, 3 memory, 4 time
+    # to accuracy, 2 peak; the probe; the check as parallel parts (harness/bench/checkrun.py). Seconds
+    # assumed, pessimistic (likely): a torch/jax GPU cell 6 (4: python, import, CUDA init,
+    # a 0.75 s policy), CuPy 6 (4.5: cold NVRTC kernels), a cold torch.compile cell 35
+    # (20), a CPU cell 2-3, time to accuracy 7 on the GPU; peaks 13 (10); the check 120 (75:
+    # cold inductor compiles for CPU and GPU, ~36 graphs per compiled mode); start-up 3,
+    # report 10 (8). Total: ~375 s pessimistic, ~245 s likely. wall_budget_s (330 s for
+    # bench, check included) bounds it whatever happens: past it no job starts and a
+    # running one is killed, so `make gpu` ends by ~345 s; what would be cut is time to
+    # accuracy, then tiny. A cell is killed after 90 s.
+    "gpu": Profile(
+        name="gpu", sizes=(TINY, MEDIUM, LARGE, HUGE), devices=("gpu",),
+        entries=(Entry("numpy", "default", sizes=("tiny", "medium", "large"), devices=("cpu",)),
+                 Entry("sklearn", "default", sizes=("tiny", "medium", "large"),
+                       devices=("cpu",)),
+                 Entry("torch", "eager"),
+                 Entry("torch", "compile", sizes=("tiny",), memory=False),
+                 Entry("torch", "reduce-overhead", sizes=("tiny",), memory=False),
+                 Entry("torch", "eager-tf32", sizes=("large", "huge"), memory=False),
+                 Entry("jax", "jit"),
+                 Entry("jax", "nojit", sizes=("tiny",), memory=False),
+                 Entry("jax", "jit-tf32", sizes=("large", "huge"), memory=False),
+                 Entry("cupy", "default")),
+        policy=Policy(warmup_steps=10, min_samples=5, max_samples=11, budget_s=0.75),
+        time_limit_s=90.0, peak_n=8192, peak_n_cpu=4096, memory_sizes=("huge",),
+        check_timeout_s=300.0, wall_budget_s=330.0, largest_first=True,
+        tta=(MOONS,),
+        tta_entries=(Entry("numpy", "default", devices=("cpu",)), Entry("torch", "eager"),
+                     Entry("jax", "jit"), Entry("cupy", "default")),
+    ),
+}
+
+
+def get(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ContractError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}")
+    return PROFILES[name]

@@ -1,0 +1,1 @@
+"""Is the gradient right? The checker: reference, tolerances, diagnosis, `check` and `zoo`."""

@@ -1,0 +1,1 @@
+"""`lessons`: the cost of change and vanishing gradients, measured on this code base."""

@@ -1,0 +1,57 @@
+"""python -m harness lessons [--out docs/figures]  -- two lessons, measured on this code base.
+
+1. The cost of change. The hidden activation option (sigmoid, tanh, relu) is
+   implemented by hand in impls/handwritten.py and with autograd in
+   impls/torch_impl.py and impls/jax_impl.py. Reading their real source with
+   `ast`, this counts what each needed: hand-written gradient lines,
+   derivatives written by hand, and lines that exist only for the option.
+2. Vanishing gradients. Train the network with each activation on inputs at
+   two scales and record ||dW1||, ||dW2|| and how much gradient the hidden
+   activation lets through, per step.
+
+Writes OUT/lessons.md (a snippet docs/teaching.md links to) and
+OUT/vanishing_gradients.png; prints the cost-of-change table. Deterministic:
+same code and seed, same files. The counting is harness/lessons/cost.py, the
+training harness/lessons/vanishing.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import UsageError
+from harness.lessons.cost import ROOT, cost_table
+from harness.lessons.vanishing import SCALES, gradient_history, vanishing_figure, vanishing_text
+from harness.store import atomic_write
+from impls import contract
+
+
+def write(out_dir: Path, steps: int = 400) -> Path:
+    """Write lessons.md and vanishing_gradients.png into `out_dir`; return lessons.md's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    histories = {(act, scale): gradient_history(act, scale, steps)
+                 for scale in SCALES for act in contract.ACTIVATIONS}
+    figure = vanishing_figure(histories, out_dir)
+    text = ("<!-- written by `python -m harness lessons`; do not edit by hand -->\n\n"
+            "## The cost of change: the activation option, by hand and by autograd\n\n"
+            f"{cost_table()}\n\n## Vanishing gradients, shown\n\n"
+            f"{vanishing_text(histories, figure)}\n")
+    path = out_dir / "lessons.md"
+    atomic_write(path, text)
+    return path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "figures",
+                        help="folder for lessons.md and the figure (default: docs/figures)")
+    parser.add_argument("--steps", type=int, default=400, help="training steps per run (400)")
+
+
+def main(args) -> int:
+    if args.steps < 1:
+        raise UsageError(f"--steps must be a positive integer, got {args.steps}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} exists and is not a folder")
+    print(cost_table())
+    print(f"\nwrote {write(args.out, args.steps)}")
+    return 0

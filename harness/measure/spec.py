@@ -1,0 +1,152 @@
+"""What a benchmark process is asked to do, typed end to end: sizes, cells, time-to-accuracy
+goals, the run's settings, and the job one cell process receives.
+
+    from harness.measure.spec import Cell, Job, RunSettings, Size
+    job = Job("time", settings, cell=Cell("numpy", "default", "cpu", "float32", TINY))
+    text = json.dumps(to_dict(job))          # to the child process, on stdin
+    job = from_dict(Job, json.loads(text))   # in the child: the same frozen objects again
+
+The same objects are stored in a run folder's meta.json (`settings`, `plan`) and
+reloaded typed by `bench --resume` (harness/codec.py is the one to_dict/from_dict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from harness.config import Config
+from harness.measure.timing import Policy
+from impls.contract import flops_per_step
+
+
+@dataclass(frozen=True)
+class Series:
+    """One implementation and mode on one device: what `available()` answers for, and what
+    the report draws as one line across sizes."""
+
+    impl: str  # registry name, or "sklearn" for the peer row (harness/measure/peer.py)
+    mode: str
+    device: str  # "cpu" | "gpu"
+
+    def __str__(self) -> str:
+        return f"{self.impl}/{self.mode}/{self.device}"  # the key of meta.json's impl_info
+
+
+@dataclass(frozen=True)
+class Size:
+    """A problem size of the sweep: full-batch teacher data, N x F -> H -> K."""
+
+    name: str
+    n_samples: int  # N: rows of teacher data, trained full batch
+    n_features: int  # F
+    n_hidden: int  # H
+    n_outputs: int = 1  # K
+
+    @property
+    def flops(self) -> int:
+        return flops_per_step(self.n_samples, self.n_features, self.n_hidden, self.n_outputs)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One timed cell: a series at one dtype and size (a row of cells.csv)."""
+
+    impl: str
+    mode: str
+    device: str
+    dtype: str
+    size: Size
+    memory: bool = True  # also run the separate peak-memory pass
+
+    @property
+    def series(self) -> Series:
+        return Series(self.impl, self.mode, self.device)
+
+    def __str__(self) -> str:
+        return f"{self.impl}/{self.mode} {self.device} {self.dtype} {self.size.name}"
+
+
+@dataclass(frozen=True)
+class Tta:
+    """A time-to-accuracy target: train `config` (a harness.config preset: its data,
+    n_hidden, loss, lr, batch size and seed) until its training accuracy reaches `target`."""
+
+    config: Config
+    target: float  # training-set accuracy to reach
+    max_epochs: int  # give up (reached = False) after this many
+    eval_every: int  # epochs between accuracy checks (the epochs column's resolution)
+
+    @property
+    def dataset(self) -> str:
+        return self.config.dataset
+
+
+@dataclass(frozen=True)
+class TtaGoal:
+    """One time-to-accuracy run: a series and dtype trained to a `Tta` target."""
+
+    impl: str
+    mode: str
+    device: str
+    dtype: str
+    tta: Tta
+
+    @property
+    def series(self) -> Series:
+        return Series(self.impl, self.mode, self.device)
+
+    def __str__(self) -> str:
+        return (f"time to {self.tta.target:.0%} on {self.tta.dataset}: "
+                f"{self.impl}/{self.mode} {self.device}")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every process of one benchmark run shares (stored as meta.json's `settings`)."""
+
+    threads: int  # thread budget of every cell
+    cpus: tuple[int, ...] | None  # CPUs every cell is pinned to (None: no affinity control)
+    loss: str
+    lr: float
+    seed: int
+    activation: str  # the hidden activation of every timed cell
+    policy: Policy  # how a cell's steady step is timed
+    time_limit_s: float  # a cell running longer is killed ("timeout")
+    peak_n: int  # matrix size of the matmul-peak measurement
+    peak_n_cpu: int  # ... on the CPU
+    check: bool  # run the check report first
+    check_timeout_s: float
+    wall_budget_s: float | None  # no job starts after this many seconds (None: unbounded)
+
+    def problem(self, cell: Cell) -> Config:
+        """The cell's problem as a run config: teacher data of the cell's size, this run's
+        loss, learning rate, activation and seed, the cell's dtype and device."""
+        z = cell.size
+        return Config(dataset="teacher", n_samples=z.n_samples, n_features=z.n_features,
+                      n_hidden=z.n_hidden, n_outputs=z.n_outputs, activation=self.activation,
+                      loss=self.loss, lr=self.lr, batch_size=None, seed=self.seed,
+                      dtype=cell.dtype, device=cell.device)
+
+    def tta_problem(self, goal: TtaGoal) -> Config:
+        """The goal's preset, in the goal's dtype and on its device."""
+        return dataclasses.replace(goal.tta.config, dtype=goal.dtype, device=goal.device)
+
+
+JOB_KINDS = ("probe", "peak", "time", "memory", "tta")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One process's work (harness/measure/cell.py runs it)."""
+
+    kind: str  # one of JOB_KINDS
+    settings: RunSettings
+    cell: Cell | None = None  # time, memory
+    goal: TtaGoal | None = None  # tta
+    series: tuple[Series, ...] = ()  # probe: whose availability to report
+    device: str | None = None  # peak: which device's matmul peak to measure
+
+    def __post_init__(self):
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {self.kind!r}; expected one of {JOB_KINDS}")

@@ -1,0 +1,74 @@
+"""python -m harness report RUN_DIR  -- write RUN_DIR/report.md and its PNG plots.
+
+A view over stored results, never a re-run: it reads only the run folder's
+meta.json, cells.csv, tta.csv and check.json (schema in docs/architecture.md)
+and never imports a framework. `render(run_dir)` is what `bench --report`
+calls. The folder is loaded by harness/report/load.py; each section is one
+function in a module of this package (setup, agreement, speed, costs,
+outcomes), and the figures are harness/report/plots.py's. A missing file, a
+failed cell or another schema shortens a section with an explanation; it never
+stops the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report import plots
+from harness.report.agreement import sec_gradients, sec_training
+from harness.report.costs import sec_compile, sec_peak
+from harness.report.load import load
+from harness.report.outcomes import sec_memory, sec_peer, sec_tta
+from harness.report.setup import sec_not_run, sec_setup
+from harness.report.speed import sec_speed
+from harness.store import REPORT, atomic_write
+
+HOW_TO_READ = (
+    "_How to read this report: a **cell** is one implementation and mode, on one device, in one"
+    " dtype, at one problem size, timed in its own fresh process; a **series** is one"
+    " implementation/mode/device across sizes. On a shared machine absolute times drift from run"
+    " to run, so the ratios between series within this run mean more than the times themselves."
+    " Every table is computed from the files in this folder: `cells.csv` (one row per cell),"
+    " `samples.csv` (raw timings), `tta.csv`, `check.json` and `meta.json`._")
+
+SECTIONS = [
+    ("Setup", sec_setup),
+    ("Cells that did not run", sec_not_run),
+    ("Gradient agreement", sec_gradients),
+    ("Training agreement", sec_training),
+    ("Speed", sec_speed),
+    ("Compile cost", sec_compile),
+    ("Share of the machine's peak, and per-call overhead", sec_peak),
+    ("Time to accuracy", sec_tta),
+    ("Memory", sec_memory),
+    ("scikit-learn, the peer", sec_peer),
+]
+
+
+def render(run_dir: Path) -> Path:
+    """Write report.md (atomically) and the PNGs into `run_dir`; return report.md's path."""
+    data = load(run_dir)
+    parts = [f"# Benchmark report: `{data.path.name}`", "", HOW_TO_READ, ""]
+    if data.notes:
+        parts += ["> **What this report cannot show.**", *[f"> - {n}" for n in data.notes], ""]
+    for title, section in SECTIONS:
+        parts += [f"## {title}", ""]
+        try:
+            parts += [section(data), ""]
+        except Exception as exc:  # noqa: BLE001  one bad section must not lose the others
+            parts += [f"_This section could not be rendered from this run: "
+                      f"{type(exc).__name__}: {exc}_", ""]
+    plots.plt.close("all")
+    out = data.path / REPORT
+    atomic_write(out, "\n".join(parts).rstrip() + "\n")
+    return out
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", type=Path,
+                        help="a run folder, e.g. results/20250101-120000-default")
+
+
+def main(args) -> int:
+    print(f"wrote {render(args.run_dir)}")
+    return 0

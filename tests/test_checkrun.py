@@ -1,0 +1,103 @@
+"""The check at the start of a benchmark run (harness/bench/checkrun.py): one process on a CPU
+plan, parallel parts on a GPU plan, merged into one report; stored whatever its exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+
+from harness.bench import checkrun
+from harness.bench.checkrun import CheckRun, CheckShard, collect_check, gpu_shards, merge_checks
+from harness.measure.spec import Series
+from tests.test_bench import create
+
+
+def test_a_report_is_collected_even_when_check_exits_1():
+    proc = subprocess.Popen([sys.executable, "-c", "print('{\"ok\": false, \"rows\": []}');"
+                             " raise SystemExit(1)"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert collect_check(proc, timeout=60) == {"ok": False, "rows": [], "exit_code": 1}
+
+
+def test_no_json_or_a_timeout_is_an_error_not_a_crash():
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('boom')"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    report = collect_check(proc, timeout=60)
+    assert report["ok"] is None and report["error"] == "no JSON from check: boom"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert collect_check(proc, timeout=1)["error"] == "check timed out (1 s)"
+
+
+def test_gpu_shards_put_each_compiled_mode_in_a_process_of_its_own():
+    assert gpu_shards({}) == [["--device", "gpu"]]  # no GPU, or the probe failed
+    both = {"torch/compile/gpu": [True, ""], "torch/reduce-overhead/gpu": [True, ""]}
+    shards = gpu_shards(both)
+    assert shards[:2] == [["--device", "gpu", "--impl", "torch:compile"],
+                          ["--device", "gpu", "--impl", "torch:reduce-overhead"]]
+    rest = shards[2]
+    specs = [rest[i + 1] for i in range(2, len(rest), 2)]
+    assert "torch:eager" in specs and "numpy" in specs and "jax" in specs
+    assert not any(s in specs for s in ("torch", "torch:compile", "torch:eager-tf32"))
+    one = gpu_shards({"torch/compile/gpu": [True, ""]})
+    assert len(one) == 2 and "torch:reduce-overhead" in one[1]  # the rest says why not
+
+
+def _fd(tensor):
+    return {"kind": "fd", "impl": "numpy", "mode": "default", "device": "cpu",
+            "tensor": tensor, "ok": True}
+
+
+def test_merged_check_parts_are_one_report():
+    cpu = {"ok": True, "rows": [_fd("W1"), {"kind": "grad", "impl": "torch", "device": "cpu"}],
+           "unavailable": [{"impl": "cupy", "mode": "default", "device": "cpu", "reason": "x"}],
+           "curves": [{"impl": "torch", "epoch": 0}], "timings": {"torch eager (cpu)": 1.0}}
+    gpu = {"ok": False, "rows": [_fd("W1"), {"kind": "grad", "impl": "torch", "device": "gpu"}],
+           "unavailable": [{"impl": "numpy", "mode": "default", "device": "gpu", "reason": "y"}],
+           "curves": [], "timings": {"torch compile (gpu)": 9.0}}
+    failed = {"ok": None, "error": "no JSON from check: boom"}
+    m = merge_checks([cpu, gpu, failed], 12.5, shards=[{"args": []}] * 3)
+    assert [r["kind"] for r in m["rows"]] == ["fd", "grad", "grad"]  # fd rows once
+    assert [u["device"] for u in m["unavailable"]] == ["cpu", "gpu"]
+    assert m["ok"] is False and m["exit_code"] == 1 and m["error"].endswith("boom")
+    assert m["timings"] == {"torch eager (cpu)": 1.0, "torch compile (gpu)": 9.0}
+    assert m["seconds"] == 12.5 and len(m["shards"]) == 3
+    assert merge_checks([cpu, failed], 1.0)["ok"] is None
+    assert merge_checks([cpu, cpu], 1.0)["ok"] is True
+
+
+def test_a_gpu_plan_checks_every_device_in_parallel_parts(tmp_path, monkeypatch):
+    started = []
+
+    def fake_shard(args):  # a check process that prints a report naming its arguments
+        started.append(args)
+        report = {"ok": True, "rows": [_fd("W1"), {"kind": "grad", "args": args}],
+                  "unavailable": [], "curves": [], "timings": {" ".join(args): 0.1}}
+        err = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen([sys.executable, "-c", f"print({json.dumps(report)!r})"],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        return CheckShard(args, proc, err, 0.0)
+
+    monkeypatch.setattr(checkrun, "start_shard", fake_shard)
+    folder, settings, plan = create(tmp_path, "--profile", "gpu", "--size", "tiny")
+    assert "gpu" in plan.devices()
+    check = CheckRun(folder, settings, gpu=True)
+    assert started == [["--device", "cpu"]]  # at once, beside the probe
+    assert Series("torch", "compile", "gpu") in check.probe_series()
+    check.start_gpu({"torch/compile/gpu": [True, ""], "torch/reduce-overhead/gpu": [True, ""]})
+    check.finish()
+    stored = json.loads((folder.path / "check.json").read_text())
+    assert stored["ok"] is True and len(stored["shards"]) == 4
+    assert [r["kind"] for r in stored["rows"]] == ["fd"] + ["grad"] * 4
+    assert [s["args"] for s in stored["shards"]] == started
+    assert folder.meta["check_seconds"] >= 0
+
+    cpu_folder, settings, _ = create(tmp_path / "cpu")
+    started.clear()
+    check = CheckRun(cpu_folder, settings, gpu=False)
+    check.start_gpu({})
+    check.finish()
+    assert started == [[]] and check.probe_series() == []  # `check --json`, as always
+    assert "shards" not in json.loads((cpu_folder.path / "check.json").read_text())
