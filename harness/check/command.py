@@ -5,13 +5,8 @@
     python -m harness check --impl my_backprop.py:grads      # your own f(params, X, T, loss)
     python -m harness check --device all --json > check.json
 
-Three kinds of rows (docs/architecture.md has the JSON schema):
-  fd          the hand-written NumPy gradient (float64) vs central finite differences,
-              and its loss vs an independent forward pass;
-  grad        every implementation and mode vs that reference, in float64 and float32,
-              for both losses and every activation, at the same (rounded) numbers;
-  trajectory  10 full-batch epochs and a minibatch run of every implementation vs NumPy
-              float64 from the same start: final parameters and loss history.
+Three kinds of rows, fd, grad and trajectory (harness/check/suite.py says what each
+compares; docs/architecture.md has the JSON schema).
 Exit 0 when everything agrees within tolerance (harness/check/tolerances.py says why
 each tolerance is what it is), 1 when anything disagrees, 2 on a usage error. What is
 checked is harness/check/suite.py; a user's own function, harness/check/user.py.
