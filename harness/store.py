@@ -17,7 +17,9 @@ cell is simply run again on --resume.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
@@ -32,9 +34,14 @@ import numpy as np
 
 from harness.measure.machine import utc_now
 
-SCHEMA_VERSION = 1
+# 2: samples carry their round and place in it; cells their rounds, intervals and speed-up.
+SCHEMA_VERSION = 2
 META, CELLS, SAMPLES, TTA, CHECK, REPORT = (
     "meta.json", "cells.csv", "samples.csv", "tta.csv", "check.json", "report.md")
+
+
+class FolderLocked(ValueError):
+    """Another process holds this run folder's lock (RunFolder.lock)."""
 
 
 class CellKey(NamedTuple):
@@ -68,17 +75,21 @@ class TtaKey(NamedTuple):
         return cls(*(str(row[f]) for f in cls._fields))
 
 
-# docs/architecture.md's columns, then additions (import_s ... wall_s) at the end.
+# docs/architecture.md's columns, then additions at the end.
 CELL_COLUMNS = CellKey._fields + (
     "n_samples", "n_features", "n_hidden", "n_outputs", "batch_size", "loss", "activation",
     "status", "reason", "setup_s", "first_call_s", "step_median_s", "step_iqr_s", "repeats",
     "steps_per_sample", "noisy", "flops_per_step", "gflops", "peak_gflops", "peak_fraction",
     "peak_mem_bytes", "threads", "matmul_precision", "final_loss",
-    # additions: framework import time, warm-up steps run, memory held after setup,
-    # how peak memory was measured, and the cell's subprocess wall time.
-    "import_s", "warmup_steps", "setup_mem_bytes", "peak_mem_method", "wall_s",
+    # additions: framework import time, warm-up steps run, memory held after setup, how
+    # peak memory was measured; the rounds and the 95% interval of the step time; the
+    # speed-up over hand-written NumPy (paired by round) and its interval; how long the
+    # cell's threads kept a core busy after a block (the scheduler waits that out).
+    "import_s", "warmup_steps", "setup_mem_bytes", "peak_mem_method", "rounds", "step_low_s",
+    "step_high_s", "speedup", "speedup_low", "speedup_high", "settle_s",
 )
-SAMPLE_COLUMNS = CellKey._fields + ("sample", "seconds_per_step")
+# One row per sample: its round, its block's place in that round's random order.
+SAMPLE_COLUMNS = CellKey._fields + ("round", "position", "sample", "seconds_per_step")
 TTA_COLUMNS = TtaKey._fields + (
     "target", "reached", "seconds", "epochs", "status", "reason",
     # additions: how often accuracy was checked, the epoch cap, the last accuracy seen.
@@ -87,11 +98,20 @@ TTA_COLUMNS = TtaKey._fields + (
 STATUSES = ("ok", "failed", "timeout", "diverged", "unavailable")
 
 
+def _file_mode() -> int:
+    """What open() would create: 0666 less the umask (mkstemp's own files are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder, fsync and os.replace."""
+    """Write `data` to `path` via a temporary file in the same folder, fsync and os.replace.
+    The file is readable by others as any file the user writes (0644 under umask 022)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         if isinstance(data, str):
             f = os.fdopen(fd, "w", newline="", encoding="utf-8")
         else:
@@ -126,12 +146,23 @@ def csv_text(columns: tuple[str, ...], rows: list[dict]) -> str:
 
 
 def read_csv(path: Path) -> list[dict]:
-    """Rows as dicts of strings ('' for missing); [] when the file does not exist."""
+    """Rows as dicts of strings ('' for missing); [] when the file does not exist. A row
+    with fewer fields than the header (a torn last line) has None in the missing ones."""
     try:
         with open(path, newline="") as f:
             return list(csv.DictReader(f))
     except FileNotFoundError:
         return []
+
+
+def _number(row: dict, column: str, where: str) -> float:
+    try:
+        value = float(row[column])
+    except (TypeError, ValueError, KeyError):
+        raise ValueError(f"{where}: {column} {row.get(column)!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {column} {row[column]!r} is not finite")
+    return value
 
 
 def read_frame(folder: Path, name: str):
@@ -178,24 +209,71 @@ class RunFolder:
         folder.flush()  # empty tables with headers: a reader never finds a folder without them
         return folder
 
+    dropped: list[str] = field(default_factory=list)  # rows left out on open, and why
+
     @classmethod
     def open(cls, path) -> RunFolder:
-        """Open an existing run folder; ValueError if it is not one."""
+        """Open an existing run folder; ValueError (one line) if it is not one, or holds a
+        value no bench wrote. A row no bench could have finished (a torn last line, a
+        status that is not one of STATUSES) is dropped, with its samples, and listed in
+        `dropped`: resume reruns its cell."""
         path = Path(path)
         meta_path = path / META
-        if not meta_path.is_file():
+        if not path.is_dir() or not meta_path.is_file():
             raise ValueError(f"{path} is not a run folder (no {META})")
         try:
             meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{meta_path} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise ValueError(f"{meta_path} cannot be read: {exc.strerror}") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_path} is not a JSON object")
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"{path}: schema_version {meta.get('schema_version')!r}, "
                              f"this code reads {SCHEMA_VERSION}")
-        cells = read_csv(path / CELLS)
+        if not (path / CELLS).is_file():
+            raise ValueError(f"{path} has no {CELLS}")
+        cells, dropped = [], []
+        for i, row in enumerate(read_csv(path / CELLS), start=2):
+            if None in row.values() or None in row or row.get("status") not in STATUSES:
+                dropped.append(f"{CELLS} line {i}: incomplete row, its cell will be rerun")
+            else:
+                cells.append(row)
         done = {CellKey.of(r) for r in cells}
-        samples = [r for r in read_csv(path / SAMPLES) if CellKey.of(r) in done]
-        return cls(path, meta, cells, samples, read_csv(path / TTA))
+        samples = []
+        for i, row in enumerate(read_csv(path / SAMPLES), start=2):
+            if None in row.values() or CellKey.of(row) not in done:
+                continue  # samples of a cell with no (complete) row: uncommitted
+            _number(row, "seconds_per_step", f"{SAMPLES} line {i}")
+            _number(row, "round", f"{SAMPLES} line {i}")
+            samples.append(row)
+        tta = [r for r in read_csv(path / TTA) if None not in r.values()
+               and r.get("status") in STATUSES]
+        return cls(path, meta, cells, samples, tta, dropped)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the folder's lock while writing it: a second writer (another bench, or a second
+        --resume) fails at once with ValueError instead of interleaving its rows with ours.
+        The kernel drops the lock when the holder dies, even by SIGKILL."""
+        path = self.path / ".lock"
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "?"
+                raise FolderLocked(f"{self.path} is being written by another bench (pid {holder});"
+                                   " wait for it to finish") from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            try:
+                yield self
+            finally:
+                path.unlink(missing_ok=True)
 
     def done_cells(self) -> set[CellKey]:
         return {CellKey.of(r) for r in self.cells}
@@ -203,11 +281,12 @@ class RunFolder:
     def done_tta(self) -> set[TtaKey]:
         return {TtaKey.of(r) for r in self.tta}
 
-    def add_cell(self, row: dict, samples: list[float] = ()) -> None:
+    def add_cell(self, row: dict, samples: list[dict] = ()) -> None:
+        """A finished cell and its samples (rows of SAMPLE_COLUMNS without the key)."""
         if row.get("status") not in STATUSES:
             raise ValueError(f"cell status must be one of {STATUSES}, got {row.get('status')!r}")
         key = CellKey.of(row)._asdict()
-        self.samples += [{**key, "sample": i, "seconds_per_step": s} for i, s in enumerate(samples)]
+        self.samples += [{**key, **s} for s in samples]
         self.cells.append(row)
 
     def add_tta(self, row: dict) -> None:

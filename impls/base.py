@@ -110,10 +110,17 @@ class Implementation:
         return mode
 
     def available(self, device: str = "cpu", mode: str | None = None) -> tuple[bool, str]:
-        """(True, "") when this implementation can run on `device`, else (False, reason)."""
-        contract.check_device(device)
+        """(True, "") when this implementation can run on `device`, else (False, reason).
+
+        Never raises, whatever it is given: an unknown device or mode is a reason too.
+        """
         try:
-            return self._available(device, self._mode(mode))
+            contract.check_device(device)
+            mode = self._mode(mode)
+        except ContractError as exc:
+            return False, str(exc)
+        try:
+            return self._available(device, mode)
         except Exception as exc:  # a broken install is a reason, never a crash
             return False, f"{type(exc).__name__}: {exc}"
 
@@ -142,11 +149,11 @@ class Implementation:
                 device: str = "cpu", mode: str | None = None, activation: str = "sigmoid") -> Session:
         """Set up training state on the device (includes the host-to-device transfer)."""
         contract.check_call(params, X, T, loss, dtype, device, activation)
-        contract.check_train(lr, 0, None, 0)
+        lr = contract.check_train(lr, 0, None, 0, dtype)[0]
         mode = self._mode(mode)
         self._require(device, mode)
         return self._session(contract.cast(params, dtype), np.array(X, dtype=dtype),
-                             np.array(T, dtype=dtype), loss=loss, lr=float(lr), dtype=dtype,
+                             np.array(T, dtype=dtype), loss=loss, lr=lr, dtype=dtype,
                              device=device, mode=mode, activation=activation)
 
     def train(self, params, X, T, loss: str = "mse", lr: float = 0.5, epochs: int = 20,
@@ -155,12 +162,14 @@ class Implementation:
         """Plain gradient descent for `epochs` epochs; returns (params, history).
 
         history[e] is the loss before epoch e's updates, averaged over its batches
-        (each batch's loss is taken just before that batch's update).
+        (each batch's loss is taken just before that batch's update). A diverging run
+        does not raise: its history holds NaN or inf and `history.diverged` is True
+        (impls/contract.py, "Divergence").
         """
-        contract.check_train(lr, epochs, batch_size, seed)
+        lr, epochs, batch_size, seed = contract.check_train(lr, epochs, batch_size, seed, dtype)
         s = self.session(params, X, T, loss=loss, lr=lr, dtype=dtype, device=device, mode=mode,
                          activation=activation)
-        history = []
+        history = contract.History()
         for epoch in range(epochs):
             order = contract.batch_order(len(X), batch_size, seed, epoch)
             losses = [s.step(batch) for batch in s.batches(order)]

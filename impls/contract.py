@@ -10,6 +10,17 @@
 
     update: p := p - lr * dL/dp
 
+Numbers: lr, epochs, batch_size and seed (and every other number that crosses the API) are
+Python or NumPy integers or floats, never bools (`True` is not an epoch count), and finite;
+`check_number` is the one rule, and every error names its argument. Every dimension N, F, H,
+K is at least 1.
+
+Divergence: `train` never raises because a run diverged. An update that overflows is
+carried on as computed, in every implementation alike: the history holds the non-finite
+losses (NaN or inf) from the epoch where it diverged, the returned parameters may be
+non-finite, and `history.diverged` (a `History`) is True. A learning rate that does not even
+fit the run's dtype (1e39 in float32) is bad input, not divergence: ContractError naming lr.
+
 This module owns the names, the parameter layout, the shared initialisation,
 the shared minibatch order and the validation of everything that crosses an
 implementation's boundary. It lives in `impls/` because implementations need it,
@@ -19,6 +30,7 @@ reverse. It imports NumPy only, never a framework.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -49,7 +61,7 @@ def param_shapes(n_features: int, n_hidden: int, n_outputs: int) -> dict[str, tu
 
 
 def _choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ContractError(f"unknown {kind} {value!r}; expected one of {', '.join(allowed)}")
     return value
 
@@ -70,6 +82,36 @@ def check_device(device: str) -> str:
     return _choice("device", device, DEVICES)
 
 
+# ---- numbers: one rule -----------------------------------------------------------------------
+NUMBER_KINDS = {  # kind -> (integers only?, smallest allowed, strictly above it?, in words)
+    "positive": (False, 0, True, "a positive number"),
+    "positive int": (True, 1, False, "a positive integer"),
+    "non-negative int": (True, 0, False, "a non-negative integer"),
+}
+
+
+def check_number(name: str, value, kind: str) -> int | float:
+    """`value` as a Python int (integer kinds) or float, or ContractError naming `name`.
+
+        lr = check_number("lr", lr, "positive")              # 0.5, np.float32(0.5), 1
+        epochs = check_number("epochs", epochs, "non-negative int")
+
+    A number is a Python or NumPy integer or float; never a bool (an easy slip that Python
+    would silently read as 1), never NaN or infinity. Integer kinds refuse floats, even 3.0.
+    """
+    integer, low, strict, words = NUMBER_KINDS[kind]
+    if isinstance(value, (bool, np.bool_)):
+        raise ContractError(f"{name} must be {words}, not a bool: got {value!r}")
+    types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if not isinstance(value, types):
+        raise ContractError(f"{name} must be {words}, got {type(value).__name__} {value!r}")
+    if not integer and not math.isfinite(value):
+        raise ContractError(f"{name} must be {words} (finite), got {value!r}")
+    if value < low or (strict and value == low):
+        raise ContractError(f"{name} must be {words}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
 def init_params(
     n_features: int, n_hidden: int, n_outputs: int, seed: int, dtype: str = "float64"
 ) -> dict[str, np.ndarray]:
@@ -81,8 +123,8 @@ def init_params(
     """
     check_dtype(dtype)
     for name, n in (("n_features", n_features), ("n_hidden", n_hidden), ("n_outputs", n_outputs)):
-        if int(n) != n or n < 1:
-            raise ContractError(f"{name} must be a positive integer, got {n!r}")
+        check_number(name, n, "positive int")
+    check_number("seed", seed, "non-negative int")  # what NumPy's seed sequence accepts
     rng = np.random.default_rng([int(seed), 0x1417])  # stream 0x1417: initialisation
 
     def glorot(fan_in: int, fan_out: int) -> np.ndarray:
@@ -147,10 +189,16 @@ def check_arrays(params: Mapping[str, np.ndarray], X: np.ndarray, T: np.ndarray)
         raise ContractError("X and T must have at least one row")
     N, F = X.shape
     K = T.shape[1]
+    if F < 1:  # an empty dimension would quietly compute a loss of 0 or no gradient at all
+        raise ContractError(f"X must have at least one column (n_features >= 1); got X{X.shape}")
+    if K < 1:
+        raise ContractError(f"T must have at least one column (n_outputs >= 1); got T{T.shape}")
     W1 = params["W1"]
     if W1.ndim != 2 or W1.shape[0] != F:
         raise ContractError(f"W1 must have shape (n_features={F}, n_hidden); got {W1.shape}")
     H = W1.shape[1]
+    if H < 1:
+        raise ContractError(f"W1 must have at least one column (n_hidden >= 1); got W1{W1.shape}")
     for name, shape in param_shapes(F, H, K).items():
         if params[name].shape != shape:
             raise ContractError(f"{name} must have shape {shape}; got {params[name].shape}")
@@ -168,15 +216,31 @@ def check_call(params, X, T, loss: str, dtype: str, device: str, activation: str
     return check_arrays(params, X, T)
 
 
-def check_train(lr: float, epochs: int, batch_size: int | None, seed: int) -> None:
-    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
-        raise ContractError(f"lr must be a positive finite number, got {lr!r}")
-    if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
-        raise ContractError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ContractError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if not isinstance(seed, (int, np.integer)):
-        raise ContractError(f"seed must be an integer, got {seed!r}")
+def check_train(lr, epochs, batch_size, seed, dtype: str | None = None):
+    """Validate the training options; returns them as (float, int, int or None, int).
+
+    seed must be a non-negative integer even for full-batch training, where it draws
+    nothing: a run that is valid must stay valid when a batch size is added. With `dtype`,
+    lr must also fit it (1e39 overflows float32: every update would be inf).
+    """
+    lr = check_number("lr", lr, "positive")
+    epochs = check_number("epochs", epochs, "non-negative int")
+    if batch_size is not None:
+        batch_size = check_number("batch_size", batch_size, "positive int")
+    seed = check_number("seed", seed, "non-negative int")
+    if dtype is not None and lr > float(np.finfo(check_dtype(dtype)).max):
+        raise ContractError(f"lr={lr!r} does not fit in {dtype} (largest "
+                            f"{np.finfo(dtype).max:.3g})")
+    return lr, epochs, batch_size, seed
+
+
+class History(list):
+    """The loss before each epoch (floats), as `train` returns it; `diverged` says whether
+    any is NaN or infinite (the contract's divergence rule, in the module docstring)."""
+
+    @property
+    def diverged(self) -> bool:
+        return not all(math.isfinite(v) for v in self)
 
 
 def cast(params: Mapping[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:

@@ -15,9 +15,11 @@ from impls.base import Implementation, SessionDefaults
 
 
 # exp(-Z) overflows to inf for Z < -88 in float32 (-709 in float64); 1 / (1 + inf) = 0 is
-# the right limit, so the overflow is harmless and its RuntimeWarning is silenced here.
+# the right limit, so the overflow is harmless and its RuntimeWarning is silenced here. A
+# diverging run (inf - inf = NaN) is reported by its history, as torch and jax report it
+# (impls/contract.py, "Divergence"), not by a warning only NumPy would give.
 def _quiet():
-    return np.errstate(over="ignore")  # a fresh context each call: errstate is not reentrant
+    return np.errstate(over="ignore", invalid="ignore")  # fresh each call: not reentrant
 
 
 # ---- plumbing ---------------------------------------------------------------------------

@@ -14,7 +14,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from harness import cli
 from harness.bench import command as bench
 from harness.bench import profiles
 from harness.bench.plan import Plan
+from harness.bench.progress import Progress
 from harness.bench.sweep import Sweep, series_of
 from harness.codec import to_dict
 from harness.measure.spec import Cell
@@ -41,6 +44,16 @@ def create(tmp_path, *argv):
     return bench.create(parser.parse_args([*argv, "--out", str(tmp_path)]))
 
 
+def _time_one(folder, settings, cell) -> dict:
+    """Run one cell's size group (start, rounds, stop) and return its row."""
+    sweep = Sweep(folder, settings)
+    try:
+        assert sweep.run_size([cell], {}, Progress(2))
+    finally:
+        sweep.close()
+    return folder.cells[-1]
+
+
 def _replan(folder: RunFolder, cells: list[Cell], tta=()) -> None:
     folder.meta["plan"] = to_dict(Plan(tuple(cells), tuple(tta)))
     folder.save_meta()
@@ -53,17 +66,15 @@ def _replan(folder: RunFolder, cells: list[Cell], tta=()) -> None:
 ])
 def test_faulty_cells_are_recorded_with_status_and_reason(tmp_path, faulty, mode, status, reason):
     folder, settings, plan = create(tmp_path)
-    cell = dataclasses.replace(plan.cells[0], impl=faulty, mode=mode)
-    row = Sweep(folder, settings).run_cell(cell, available={})
+    row = _time_one(folder, settings, dataclasses.replace(plan.cells[0], impl=faulty, mode=mode))
     assert (row["status"], row["impl"], row["size"]) == (status, "faulty", "tiny")
     assert reason in row["reason"]
-    assert row["peak_mem_bytes"] is None  # no memory pass for a cell that did not run
+    assert (row.get("step_median_s") is None) == (mode != "diverge")  # diverged: timed anyway
 
 
 def test_a_hung_cell_is_killed_at_its_time_limit(tmp_path, faulty):
     folder, settings, plan = create(tmp_path, "--time-limit", "2")
-    cell = dataclasses.replace(plan.cells[0], impl=faulty, mode="hang")
-    row = Sweep(folder, settings).run_cell(cell, available={})
+    row = _time_one(folder, settings, dataclasses.replace(plan.cells[0], impl=faulty, mode="hang"))
     assert row["status"] == "timeout" and "killed after 2 s" in row["reason"]
 
 
@@ -95,7 +106,10 @@ def test_gpu_profile_on_a_cpu_only_machine_says_why_each_gpu_cell_cannot_run(tmp
     gpu = [c for c in plan.cells if c.device == "gpu"]
     if any(available[str(c.series)][0] for c in gpu):
         pytest.skip("this machine runs some GPU cells (tests/test_gpu.py covers them)")
-    rows = [sweep.run_cell(c, available) for c in gpu]  # unavailable: no subprocess
+    for size in {c.size.name for c in gpu}:  # unavailable: no worker is started
+        assert sweep.run_size([c for c in gpu if c.size.name == size], available, Progress(1))
+    sweep.close()
+    rows = folder.cells
     assert rows and all(r["status"] == "unavailable" and r["reason"] for r in rows)
     assert {r["impl"] for r in rows} == {"torch", "jax", "cupy"}
     cpu = {c.series for c in plan.cells if c.device == "cpu"}
@@ -141,7 +155,10 @@ def test_quick_end_to_end_writes_a_complete_run_folder(tmp_path, capsys):
     assert int(row["flops_per_step"]) == profiles.TINY.flops
     assert row["activation"] == done.meta["settings"]["activation"] == "sigmoid"
     assert row["peak_mem_method"] and row["threads"] == str(done.meta["settings"]["threads"])
-    assert len(done.samples) == int(row["repeats"]) >= 3
+    assert len(done.samples) == int(row["repeats"]) == 5 * 2  # quick: 5 rounds of 2 samples
+    assert {s["round"] for s in done.samples} == {str(r) for r in range(5)}
+    assert float(row["step_low_s"]) <= float(row["step_median_s"]) <= float(row["step_high_s"])
+    assert float(row["speedup"]) == 1.0  # numpy against itself, round by round
     assert [(t["dataset"], t["status"]) for t in done.tta] == [("moons", "ok")]
     meta = done.meta
     for k in ("profile", "options", "plan", "thread_budget", "machine", "peak", "impl_info"):
@@ -149,6 +166,7 @@ def test_quick_end_to_end_writes_a_complete_run_folder(tmp_path, capsys):
     assert meta["machine"]["versions"]["numpy"] and meta["machine"]["git"]["commit"]
     assert meta["thread_budget"]["env"]["OMP_NUM_THREADS"] == str(meta["settings"]["threads"])
     assert meta["peak"]["cpu"]["status"] == "ok" and meta["runs"][-1]["finished_utc"]
+    assert len(meta["peak"]["cpu"]["rounds_gflops"]) == 5  # the peak, measured every round
     assert not (path / "check.json").exists()  # --no-check
     out = capsys.readouterr().out
     assert f"report: {path / 'report.md'}\n" in out  # rendered, not "report failed: ..."
@@ -170,11 +188,11 @@ def test_a_spent_wall_budget_leaves_jobs_for_resume(tmp_path, capsys):
 
 
 def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path, faulty):
-    """A real SIGINT to the whole process group (what Ctrl-C sends) while the second cell
-    hangs: the first cell stays on disk, the run exits non-zero, `--resume` finishes it."""
+    """A real SIGINT to the whole process group (what Ctrl-C sends) while the second size's
+    cell hangs: the first size stays on disk, the run exits non-zero, `--resume` finishes."""
     folder, _, plan = create(tmp_path, "--time-limit", "60")
     first = plan.cells[0]
-    second = dataclasses.replace(first, dtype="float64")
+    second = dataclasses.replace(first, size=profiles.SMALL)
     _replan(folder, [first, dataclasses.replace(second, impl=faulty, mode="hang")])
     proc = subprocess.Popen([sys.executable, "-m", "harness", "bench", "--resume",
                              str(folder.path)], cwd=ROOT, env=dict(os.environ),
@@ -190,9 +208,10 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path, fault
     assert "interrupted" in out + err and "--resume" in out + err
     assert "Traceback" not in err
     done = RunFolder.open(folder.path)
-    assert [(c["dtype"], c["status"]) for c in done.cells] == [("float32", "ok")]
+    assert [(c["size"], c["status"]) for c in done.cells] == [("tiny", "ok")]
+    assert not list(Path(tempfile.gettempdir()).glob("bpb-run-*")), "caches left behind"
 
-    _replan(done, [first, second])  # the "hang" is gone: resume runs only the missing cell
+    _replan(done, [first, second])  # the "hang" is gone: resume runs only the missing size
     assert cli.main(["bench", "--resume", str(folder.path)]) == 0
-    assert [(c["dtype"], c["status"]) for c in RunFolder.open(folder.path).cells] == [
-        ("float32", "ok"), ("float64", "ok")]
+    assert [(c["size"], c["status"]) for c in RunFolder.open(folder.path).cells] == [
+        ("tiny", "ok"), ("small", "ok")]

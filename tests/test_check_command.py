@@ -120,6 +120,12 @@ def test_user_function_that_breaks_is_a_finding(user_file, capsys, function, wor
     (["--impl", "cupy"], "nothing to check: cupy default on cpu"),
     (["--device", "tpu"], "invalid choice"),
     (["--dtype", "float16"], "invalid choice"),
+    (["--impl", "{file}:grads", "--timeout", "0"], "--timeout must be a positive number"),
+    (["--impl", "{file}:grads", "--timeout", "-1"], "--timeout must be a positive number"),
+    (["--impl", "{file}:grads", "--timeout", "nan"], "seconds, got nan"),
+    (["--impl", "{file}:grads", "--timeout", "inf"], "seconds, got inf"),
+    (["--impl", "{file}:grads", "--timeout", "soon"], "invalid float value: 'soon'"),
+    (["--impl", "numpy", "--timeout", "5"], "--timeout limits a user's FILE.py:FUNCTION only"),
 ])
 def test_usage_errors_exit_2_with_one_line(user_file, capsys, argv, words):
     argv = [a.format(file=user_file, dir=user_file.parent) for a in argv]
@@ -127,6 +133,13 @@ def test_usage_errors_exit_2_with_one_line(user_file, capsys, argv, words):
     captured = capsys.readouterr()
     assert captured.out == "" and words in captured.err
     assert captured.err.count("\n") == 1
+
+
+def test_a_file_that_raises_on_import_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("raise ValueError('half written')\n")
+    assert cli.main(["check", "--impl", f"{tmp_path}/broken.py:grads"]) == 2
+    err = capsys.readouterr().err
+    assert "raised ValueError: half written" in err and err.startswith("error: --impl ")
 
 
 def test_usage_error_through_python_m_harness_has_no_traceback(tmp_path):

@@ -9,7 +9,14 @@ import sys
 import tempfile
 
 from harness.bench import checkrun
-from harness.bench.checkrun import CheckRun, CheckShard, collect_check, gpu_shards, merge_checks
+from harness.bench.checkrun import (
+    CheckRun,
+    CheckShard,
+    checkable,
+    collect_check,
+    gpu_shards,
+    merge_checks,
+)
 from harness.measure.spec import Series
 from tests.test_bench import create
 
@@ -32,17 +39,17 @@ def test_no_json_or_a_timeout_is_an_error_not_a_crash():
 
 
 def test_gpu_shards_put_each_compiled_mode_in_a_process_of_its_own():
-    assert gpu_shards({}) == [["--device", "gpu"]]  # no GPU, or the probe failed
-    both = {"torch/compile/gpu": [True, ""], "torch/reduce-overhead/gpu": [True, ""]}
-    shards = gpu_shards(both)
-    assert shards[:2] == [["--device", "gpu", "--impl", "torch:compile"],
-                          ["--device", "gpu", "--impl", "torch:reduce-overhead"]]
-    rest = shards[2]
-    specs = [rest[i + 1] for i in range(2, len(rest), 2)]
-    assert "torch:eager" in specs and "numpy" in specs and "jax" in specs
-    assert not any(s in specs for s in ("torch", "torch:compile", "torch:eager-tf32"))
-    one = gpu_shards({"torch/compile/gpu": [True, ""]})
-    assert len(one) == 2 and "torch:reduce-overhead" in one[1]  # the rest says why not
+    assert gpu_shards([]) == []  # nothing the GPU runs: no GPU part
+    shards = gpu_shards(["torch:eager", "torch:compile", "jax:jit", "torch:reduce-overhead"])
+    assert shards == [["torch:compile"], ["torch:reduce-overhead"], ["torch:eager", "jax:jit"]]
+
+
+def test_the_check_covers_what_the_plan_times_and_no_more(tmp_path):
+    _, settings, plan = create(tmp_path, "--profile", "gpu")
+    assert checkable(plan, "cpu") == ["numpy:default"]  # the peer row is not checked here
+    gpu = checkable(plan, "gpu")
+    assert "torch:compile" in gpu and "cupy:default" in gpu
+    assert not [s for s in gpu if "tf32" in s]  # timing-only modes are never checked
 
 
 def _fd(tensor):
@@ -80,24 +87,30 @@ def test_a_gpu_plan_checks_every_device_in_parallel_parts(tmp_path, monkeypatch)
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         return CheckShard(args, proc, err, 0.0)
 
-    monkeypatch.setattr(checkrun, "start_shard", fake_shard)
+    monkeypatch.setattr(checkrun, "start_shard", lambda args, on_start=None: fake_shard(args))
     folder, settings, plan = create(tmp_path, "--profile", "gpu", "--size", "tiny")
-    assert "gpu" in plan.devices()
-    check = CheckRun(folder, settings, gpu=True)
-    assert started == [["--device", "cpu"]]  # at once, beside the probe
+    check = CheckRun(folder, settings, plan)
+    common = ["--loss", "bce", "--activation", "sigmoid", "--dtype", "float32"]
+    assert started == [["--device", "cpu", *common, "--impl", "numpy:default"]]  # at once
     assert Series("torch", "compile", "gpu") in check.probe_series()
-    check.start_gpu({"torch/compile/gpu": [True, ""], "torch/reduce-overhead/gpu": [True, ""]})
+    available = {str(s): [True, ""] for s in check.probe_series()}
+    available["cupy/default/gpu"] = [False, "cupy is not installed"]
+    check.start_gpu(available)
     check.finish()
     stored = json.loads((folder.path / "check.json").read_text())
-    assert stored["ok"] is True and len(stored["shards"]) == 4
+    assert stored["ok"] is True and len(stored["shards"]) == 4  # cpu, compile, CUDA graphs, rest
+    assert started[1] == ["--device", "gpu", *common, "--impl", "torch:compile"]
+    assert "cupy:default" not in started[3] and "torch:eager" in started[3]
+    assert {"impl": "cupy", "mode": "default", "device": "gpu",
+            "reason": "cupy is not installed"} in stored["unavailable"]
     assert [r["kind"] for r in stored["rows"]] == ["fd"] + ["grad"] * 4
     assert [s["args"] for s in stored["shards"]] == started
     assert folder.meta["check_seconds"] >= 0
 
-    cpu_folder, settings, _ = create(tmp_path / "cpu")
+    cpu_folder, settings, cpu_plan = create(tmp_path / "cpu")
     started.clear()
-    check = CheckRun(cpu_folder, settings, gpu=False)
+    check = CheckRun(cpu_folder, settings, cpu_plan)
     check.start_gpu({})
     check.finish()
-    assert started == [[]] and check.probe_series() == []  # `check --json`, as always
+    assert len(started) == 1 and check.probe_series() == []  # one process on a CPU plan
     assert "shards" not in json.loads((cpu_folder.path / "check.json").read_text())

@@ -16,7 +16,7 @@ from harness.measure.spec import Cell, Job, RunSettings, Series, Size
 from harness.measure.timing import Policy
 
 SETTINGS = RunSettings(threads=2, cpus=(0, 1), loss="bce", lr=0.01, seed=0,
-                       activation="tanh", policy=Policy(budget_s=0.5), time_limit_s=60.0,
+                       activation="tanh", policy=Policy(rounds=3), time_limit_s=60.0,
                        peak_n=512, peak_n_cpu=512, check=True, check_timeout_s=600.0,
                        wall_budget_s=None)
 

@@ -148,3 +148,85 @@ def test_numpy_is_a_cpu_implementation_with_a_reason_elsewhere():
     ok, why = impl.available("gpu")
     assert not ok and "CPU" in why
 
+
+
+# ---- numbers: one rule, every error naming its argument ------------------------------------------
+@pytest.mark.parametrize("value, kind, expected", [
+    (0.5, "positive", 0.5), (np.float32(0.5), "positive", 0.5), (2, "positive", 2.0),
+    (np.int64(3), "non-negative int", 3), (0, "non-negative int", 0), (7, "positive int", 7),
+])
+def test_python_and_numpy_numbers_are_accepted(value, kind, expected):
+    got = contract.check_number("x", value, kind)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("value, kind, words", [
+    (True, "positive", "x must be a positive number, not a bool"),
+    (np.bool_(True), "positive int", "not a bool"),
+    (float("nan"), "positive", r"x must be a positive number \(finite\), got nan"),
+    (float("inf"), "positive", r"\(finite\)"),
+    (0.0, "positive", "x must be a positive number, got 0.0"),
+    ("0.5", "positive", "x must be a positive number, got str '0.5'"),
+    (3.0, "positive int", "x must be a positive integer, got float 3.0"),
+    (0, "positive int", "x must be a positive integer, got 0"),
+    (-1, "non-negative int", "x must be a non-negative integer, got -1"),
+    (None, "non-negative int", "got NoneType None"),
+])
+def test_anything_else_is_refused_naming_the_argument(value, kind, words):
+    with pytest.raises(ValueError, match=words):
+        contract.check_number("x", value, kind)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("lr", True), ("epochs", True), ("batch_size", True), ("seed", True), ("seed", -1),
+    ("lr", float("inf")), ("epochs", 2.0),
+])
+def test_check_train_names_the_argument(field, value):
+    args = {"lr": 0.5, "epochs": 3, "batch_size": None, "seed": 0, field: value}
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        contract.check_train(**args)
+
+
+def test_check_train_normalises_numpy_numbers_and_knows_dtype_limits():
+    assert contract.check_train(np.float32(0.5), np.int64(2), np.int32(4), np.uint8(1)) == (
+        0.5, 2, 4, 1)
+    assert contract.check_train(1e39, 1, None, 0, "float64")[0] == 1e39
+    with pytest.raises(ValueError, match=r"lr=1e\+39 does not fit in float32"):
+        contract.check_train(1e39, 1, None, 0, "float32")
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda P, X, T: (P, X[:, :0], T), "X must have at least one column"),
+    (lambda P, X, T: (P, X, T[:, :0]), "T must have at least one column"),
+    (lambda P, X, T: (dict(P, W1=P["W1"][:, :0], b1=P["b1"][:0], W2=P["W2"][:0]), X, T),
+     "W1 must have at least one column"),
+], ids=["F=0", "K=0", "H=0"])
+def test_zero_sized_dimensions_are_refused(change, words):
+    P, X, T = change(*problem())
+    with pytest.raises(ValueError, match=words):
+        contract.check_arrays(P, X, T)
+
+
+def test_init_params_follows_the_number_rule():
+    with pytest.raises(ValueError, match="n_hidden must be a positive integer, not a bool"):
+        contract.init_params(3, True, 2, seed=0)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
+        contract.init_params(3, 4, 2, seed=-1)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("lr", True, "lr must be a positive number, not a bool"),
+    ("epochs", True, "epochs must be a positive integer, not a bool"),
+    ("seed", -1, "seed must be a non-negative integer"),
+    ("lr", 1e39, "lr=1e\\+39 does not fit in float32"),
+])
+def test_config_follows_the_number_rule(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        config.Config(dtype="float32", **{field: value})
+
+
+def test_history_says_whether_a_run_diverged():
+    assert not contract.History([0.5, 0.4]).diverged
+    assert contract.History([0.5, float("nan")]).diverged
+    assert contract.History([0.5, float("inf")]).diverged
+    assert contract.History([0.5]) == [0.5]  # still the list it always was

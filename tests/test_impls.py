@@ -209,6 +209,61 @@ def test_bad_options_raise_value_error(name, kwargs, message):
         impls.get(name).loss_and_grads(P, X, T, **kwargs)
 
 
+@pytest.mark.parametrize("name", impls.names())
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+    ({"seed": -1, "batch_size": 4}, "seed must be a non-negative integer, got -1"),
+    ({"lr": True}, "lr must be a positive number, not a bool"),
+    ({"epochs": True}, "epochs must be a non-negative integer, not a bool"),
+    ({"batch_size": True}, "batch_size must be a positive integer, not a bool"),
+    ({"epochs": 2.0}, "epochs must be a non-negative integer, got float 2.0"),
+    ({"lr": 1e39, "dtype": "float32"}, r"lr=1e\+39 does not fit in float32"),
+], ids=["seed-full", "seed-minibatch", "lr-bool", "epochs-bool", "batch-bool", "epochs-float",
+        "lr-overflows-float32"])
+def test_bad_training_numbers_raise_value_error_naming_them(name, kwargs, message):
+    P, X, T = problem()
+    with pytest.raises(ValueError, match=message):
+        impls.get(name).train(P, X, T, **{"epochs": 1, **kwargs})
+
+
+@pytest.mark.parametrize("name", impls.names())
+def test_zero_sized_dimensions_raise_value_error(name):
+    P, X, T = problem()
+    with pytest.raises(ValueError, match="T must have at least one column"):
+        impls.get(name).loss_and_grads(dict(P, W2=P["W2"][:, :0], b2=P["b2"][:0]), X, T[:, :0])
+
+
+@pytest.mark.parametrize("name", impls.names())
+@pytest.mark.parametrize("device, mode", [("tpu", None), (None, None), (3, None), (["cpu"], None),
+                                          ("cpu", "turbo"), ("cpu", ["eager"])])
+def test_available_never_raises(name, device, mode):
+    ok, reason = impls.get(name).available(device, mode)
+    assert ok is False and reason.startswith("unknown")
+
+
+@pytest.mark.parametrize("name, mode", CELLS)
+def test_numpy_numbers_are_accepted_for_training(name, mode):
+    P, X, T = problem(seed=3)
+    kw = dict(loss="bce", epochs=2, batch_size=4, seed=3, mode=mode)
+    _, h0 = impls.get(name).train(P, X, T, lr=0.5, **kw)
+    _, h1 = impls.get(name).train(P, X, T, lr=np.float32(0.5), **{**kw, "epochs": np.int64(2),
+                                                                   "seed": np.uint8(3)})
+    assert h1 == h0
+
+
+@pytest.mark.parametrize("name, mode", CELLS)
+@pytest.mark.parametrize("dtype, lr", [("float64", 1e300), ("float32", 1e37)])
+def test_divergence_is_a_flagged_history_in_every_implementation(name, mode, dtype, lr):
+    """The contract's divergence rule: no exception, the losses as computed (NaN or inf)."""
+    P, X, T = problem(seed=5)
+    params, history = impls.get(name).train(P, X, T, loss="bce", lr=lr, epochs=4, dtype=dtype,
+                                            mode=mode, activation="relu")
+    assert isinstance(history, contract.History) and len(history) == 4
+    assert history.diverged and np.isfinite(history[0])
+    assert {k: v.dtype for k, v in params.items()} == dict.fromkeys(contract.PARAM_NAMES,
+                                                                    np.dtype(dtype))
+
+
 @pytest.mark.parametrize("name, mode", CELLS)
 def test_info_records_matmul_precision(name, mode):
     precision = impls.get(name).info("cpu", mode)["matmul_precision"]

@@ -25,13 +25,14 @@ def test_cells_run_size_by_size_and_restrictions_select_or_add():
         plan(profiles.get("gpu"), runnable(), impls=["numpy"], devices=["gpu"])
 
 
-def test_every_profile_plans_cells_whose_sizes_and_memory_flags_follow_the_profile():
+def test_every_profile_plans_cells_of_its_sizes_with_enough_rounds_for_an_interval():
     for profile in profiles.PROFILES.values():
         p = plan(profile, runnable())
         names = {z.name for z in profile.sizes}
         assert p.cells and all(c.size.name in names for c in p.cells)
-        if profile.memory_sizes is not None:
-            assert all(c.size.name in profile.memory_sizes for c in p.cells if c.memory)
+        # A 95% distribution-free interval for a median needs at least 6 rounds (quick: 5,
+        # which says so in its interval's coverage); the reported profiles have 10 or more.
+        assert profile.policy.rounds >= (5 if profile.name == "quick" else 10)
 
 
 # Seconds per process on the GPU machine (16 cores, cold caches), pessimistic: a fresh
@@ -46,10 +47,8 @@ def _estimate(p: Plan, cost: dict) -> float:
     cells = sum(cost["cpu"] if c.device == "cpu" else
                 cost["compiled"] if c.mode in ("compile", "reduce-overhead") else cost["gpu"]
                 for c in p.cells)
-    memory = cost["memory"] * sum(c.memory for c in p.cells)
     tta = sum(cost["tta_" + g.device] for g in p.tta)
-    return (cells + memory + tta + cost["peaks"] + cost["check"] + cost["start"]
-            + cost["report"])
+    return cells + tta + cost["peaks"] + cost["check"] + cost["start"] + cost["report"]
 
 
 def test_gpu_profile_fits_make_gpu_in_six_minutes():
@@ -57,9 +56,6 @@ def test_gpu_profile_fits_make_gpu_in_six_minutes():
     profile = profiles.get("gpu")
     p = plan(profile, runnable())
     assert len(p.cells) == 25
-    assert sum(c.memory for c in p.cells) == 3  # eager/jit/cupy at huge
-    assert not any(c.memory for c in p.cells
-                   if c.mode in ("compile", "reduce-overhead") or "tf32" in c.mode)
     assert len(p.tta) == 4
     assert p.cells[0].size.name == "huge"  # largest first
     assert not any(c.device == "cpu" and c.size.name == "huge" for c in p.cells)

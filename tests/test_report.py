@@ -38,8 +38,9 @@ def test_complete_run_has_every_section_and_plot(full):
 def test_readings_come_from_the_numbers(full):
     _, text = full
     # The synthetic cost model makes torch eager overtake numpy at size m, and stay ahead.
-    assert "| torch eager cpu | numpy default cpu | m | yes | no |" in text
-    assert "torch eager cpu is faster at m, l and xl and slower at xs and s" in text
+    assert ("| torch eager cpu | numpy default cpu | m | 1.28x [1.28, 1.28] | 0.515x [0.515, 0.515]"
+            " | yes | yes |") in text
+    assert "torch eager cpu is slower at xs and s, faster at m, l and xl" in text
     assert "At the smallest size (xs) the fastest is numpy default cpu (4.3 us;" in text
     assert "40 of 40 comparisons are within tolerance" in text
     assert ("torch compile cpu, up to 8 s (at xl, the largest size it ran, repaid against"
@@ -118,7 +119,7 @@ def test_older_schema_renders_and_says_what_it_cannot_show(tmp_path):
     run = write_run(tmp_path / "old", schema_version=0, files=("meta.json", "cells.csv"),
                     drop_columns=("first_call_s", "peak_fraction", "peak_mem_bytes", "status"))
     text = report.render(run).read_text()
-    assert "This run folder has schema version 0; this report reads version 1" in text
+    assert "This run folder has schema version 0; this report reads version 2" in text
     assert "no `first_call_s` column (schema version 0)" in text
     assert "no `peak_fraction` column" in text and "no `peak_mem_bytes` column" in text
     assert "_Not measured in this run: there is no `tta.csv`._" in text
@@ -142,14 +143,22 @@ def test_bad_paths_exit_2_with_one_line(tmp_path, capsys):
     assert len(err) == 2 and "not a directory" in err[0] and "not a run folder" in err[1]
 
 
-def test_crossovers_finds_the_size_where_order_flips():
+def test_crossovers_find_the_size_where_order_flips_and_judge_it_on_paired_rounds():
     cells = pd.DataFrame({
         "label": ["a"] * 3 + ["b"] * 3, "dtype": "float32", "size": ["s", "m", "l"] * 2,
-        "flops_per_step": [1, 10, 100] * 2, "step_median_s": [1, 2, 3, 2, 2.5, 2.9],
-        "step_iqr_s": [0.01] * 6})
-    found = crossovers(cells)
-    assert found.to_dict("records") == [
-        {"faster": "b", "than": "a", "from_size": "l", "upward": True, "within_noise": False}]
+        "flops_per_step": [1, 10, 100] * 2, "step_median_s": [1, 2, 3, 2, 2.5, 2.9]})
+    burst = [1, 1, 1, 4, 1, 1, 1, 1, 1, 1]  # round 3 hits both series alike: pairing cancels it
+    rounds = pd.DataFrame([{"label": label, "size": size, "round": r, "value": t * burst[r]}
+                           for label, size, t in zip(cells["label"], cells["size"],
+                                                     cells["step_median_s"], strict=True)
+                           for r in range(10)])
+    (found,) = crossovers(cells, rounds).to_dict("records")
+    assert (found["faster"], found["than"], found["from_size"]) == ("b", "a", "l")
+    assert found["before"] == "1.25x [1.25, 1.25]" and found["upward"] and found["clear"]
+    wobble = [1, 1.3, 0.7, 1.2, 0.8, 1.1, 0.9]  # a period of 7: unlike in the other series
+    noisy = rounds.assign(value=rounds["value"] * (wobble * 9)[:len(rounds)])
+    assert not crossovers(cells, noisy).iloc[0]["clear"]  # the intervals straddle 1
+    assert crossovers(cells).iloc[0]["before"] == "-"  # no rounds: no interval, never clear
 
 
 @pytest.mark.slow

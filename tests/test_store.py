@@ -11,10 +11,15 @@ import pytest
 
 from harness import cli, store
 from harness.bench import command as bench
-from harness.bench.sweep import Sweep
+from harness.bench.rows import cell_row
 from harness.store import CELL_COLUMNS, SAMPLE_COLUMNS, TTA_COLUMNS, CellKey, RunFolder
 
 NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def _samples(*values) -> list[dict]:
+    return [{"round": i, "position": 0, "sample": 0, "seconds_per_step": v}
+            for i, v in enumerate(values)]
 
 
 def _row(**kw) -> dict:
@@ -40,7 +45,7 @@ def test_run_folder_schema(tmp_path, root):
 
 def test_values_round_trip_with_full_precision(tmp_path):
     run = RunFolder.create(tmp_path, "quick", now=NOW)
-    run.add_cell(_row(step_median_s=1 / 3, noisy=False, reason=None), samples=[0.1, 1 / 7])
+    run.add_cell(_row(step_median_s=1 / 3, noisy=False, reason=None), samples=_samples(0.1, 1 / 7))
     run.flush()
     back = RunFolder.open(run.path)
     assert float(back.cells[0]["step_median_s"]) == 1 / 3  # repr: no digits lost
@@ -79,10 +84,11 @@ def test_load_rejects_non_runs_and_drops_uncommitted_samples(tmp_path):
     with pytest.raises(ValueError, match="not a run folder"):
         RunFolder.open(tmp_path)
     run = RunFolder.create(tmp_path, "quick", now=NOW)
-    run.add_cell(_row(), samples=[1.0, 2.0])
+    run.add_cell(_row(), samples=_samples(1.0, 2.0))
     run.flush()
     # Interrupted between samples.csv and cells.csv: samples of a cell with no row.
-    orphan = {**{c: "x" for c in CellKey._fields}, "sample": 0, "seconds_per_step": 9.0}
+    orphan = {**{c: "x" for c in CellKey._fields}, "round": 0, "position": 0, "sample": 0,
+              "seconds_per_step": 9.0}
     store.atomic_write(run.path / "samples.csv",
                          store.csv_text(SAMPLE_COLUMNS, run.samples + [orphan]))
     assert len(RunFolder.open(run.path).samples) == 2
@@ -103,8 +109,8 @@ def test_resume_runs_only_the_missing_cells(tmp_path, capsys):
     run, settings, plan = bench.create(args)
     first, second = plan.cells  # quick: tiny and small
     # An interrupted run: the first cell finished (a sentinel value marks it), nothing else.
-    row = Sweep(run, settings).cell_row(first, {"status": "ok", "step_median_s": 123.0}, None, 0.0)
-    run.add_cell(row, samples=[123.0])
+    row = {**cell_row(first, settings, {"status": "ok"}), "step_median_s": 123.0}
+    run.add_cell(row, samples=_samples(123.0))
     run.flush()
     assert cli.main(["bench", "--resume", str(run.path)]) == 0
     done = RunFolder.open(run.path)

@@ -1,12 +1,9 @@
-"""Timer logic under a fake clock (no real time is asserted anywhere), and the statistics."""
+"""Timer logic under a fake clock (no real time is asserted anywhere), and the policy."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from harness.measure import stats
 from harness.measure.timing import Policy, Timer, timed
 
 
@@ -36,9 +33,8 @@ def make(durations):
 
 def test_calibration_makes_each_sample_long_enough_but_not_much_longer():
     clock, timer = make(1e-4)
-    policy = Policy(min_sample_s=0.010, budget_s=0.3, max_samples=15)
-    target = policy.target_sample_s()
-    assert target == pytest.approx(0.010)  # budget / (2 * max_samples) = 0.01
+    target = Policy(sample_s=0.010).target_sample_s()
+    assert target == pytest.approx(0.010)
     k, t = timer.calibrate(target)
     assert k * 1e-4 >= target and t >= target
     assert k * 1e-4 <= 1.3 * target  # grown by the measured ratio, not by blind doubling
@@ -55,73 +51,28 @@ def test_one_slow_block_does_not_fix_the_block_length_too_small():
     assert k * 1e-4 >= 0.01 and t >= 0.01
 
 
-def test_warmup_runs_the_fixed_count_then_samples_fill_to_max():
+def test_warmup_runs_the_fixed_count_and_blocks_sync_once():
     clock, timer = make(1e-4)
-    m = timer.measure(Policy(warmup_steps=10, min_sample_s=0.01, min_samples=5, max_samples=9,
-                             budget_s=10.0))
-    assert m.warmup_steps == 10
-    assert len(m.samples) == 9  # fast steps, large budget: max_samples
-    assert all(s == pytest.approx(1e-4) for s in m.samples)  # seconds per *step*
-    assert m.steps_per_sample * 1e-4 >= Policy(budget_s=10.0, max_samples=9).min_sample_s
-    # one sync per block, never per step: warm-up blocks + calibration blocks + samples
-    assert clock.syncs < clock.steps / 10
+    assert timer.warmup(10, max_s=2.0) == 10
+    k, _ = timer.calibrate(0.01)
+    before = clock.syncs
+    per_step = timer.block(k) / k
+    assert per_step == pytest.approx(1e-4)  # seconds per *step*
+    assert clock.syncs == before + 1  # one sync per block, never per step
     assert timer.last == clock.steps  # the last step's return value, unconverted
 
 
-def test_budget_limits_samples_and_a_slow_cell_still_gets_the_floor():
-    clock, timer = make(0.4)  # every step 0.4 s, budget 1 s
-    m = timer.measure(Policy(warmup_steps=10, min_samples=5, max_samples=15, budget_s=1.0,
-                             floor_samples=3))
-    assert m.warmup_steps == 1  # warm-up stops once a quarter of the budget is gone
-    assert m.steps_per_sample == 1
-    assert len(m.samples) == 3
-    assert m.elapsed_s <= 2 * 1.0 + 0.4  # never past twice the budget by more than a sample
-
-
-def test_moderate_cell_stops_at_min_samples_once_over_budget():
-    clock, timer = make(0.05)
-    m = timer.measure(Policy(warmup_steps=2, min_sample_s=0.01, min_samples=5, max_samples=15,
-                             budget_s=0.3))
-    assert len(m.samples) == 5  # 5 x 0.05 s already passes the 0.3 s budget
-    assert m.elapsed_s >= 0.3
-
-
-def test_samples_summary_median_iqr_and_noisy():
-    times = [1.0, 1.0, 1.0, 2.0] * 100  # step i takes times[i] s; one block per step
-    clock, timer = make(lambda i: times[i])
-    m = timer.measure(Policy(warmup_steps=0, min_sample_s=0.5, min_samples=8, max_samples=8,
-                             budget_s=8.0))  # target sample 0.5 s: one step per block
-    assert m.steps_per_sample == 1 and len(m.samples) == 8
-    s = m.summary
-    assert s.n == 8 and s.median == pytest.approx(stats.median(m.samples))
-    assert s.iqr == pytest.approx(stats.iqr(m.samples))
-    assert s.noisy == (s.iqr / s.median > stats.NOISY_SPREAD)
-
-
-def test_summarize_known_values():
-    s = stats.summarize([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert (s.median, s.iqr, s.n) == (3.0, 2.0, 5)  # percentiles 2 and 4
-    assert s.noisy
-    quiet = stats.summarize([1.00, 1.01, 0.99, 1.02, 1.00])
-    assert not quiet.noisy and quiet.spread < 0.1
-    with pytest.raises(ValueError):
-        stats.summarize([])
-    with pytest.raises(ValueError):
-        stats.summarize([1.0, math.nan])
-
-
-def test_mann_whitney_p():
-    assert stats.mann_whitney_p([1.0] * 5, [1.0] * 5) == 1.0
-    assert stats.mann_whitney_p([], [1.0]) == 1.0
-    assert stats.mann_whitney_p([1, 2, 3, 4, 5], [10, 11, 12, 13, 14]) < 0.01
-    assert stats.mann_whitney_p([1, 2, 3], [10, 11, 12]) > 0.01  # 3 a side cannot reach it
+def test_warmup_stops_early_on_a_very_slow_step():
+    clock, timer = make(1.5)
+    assert timer.warmup(10, max_s=2.0) == 2  # 1.5 s, then 3 s > 2 s: stop
 
 
 def test_policy_validation_and_timed():
     with pytest.raises(ValueError):
-        Policy(min_samples=20, max_samples=10)
+        Policy(rounds=0)
     with pytest.raises(ValueError):
-        Policy(budget_s=0)
+        Policy(sample_s=0)
+    assert Policy(sample_s=1e-9).target_sample_s(resolution=1e-6) == pytest.approx(1e-3)
     clock = FakeClock(0.25)
     out, seconds = timed(clock.step, clock=clock)
     assert (out, seconds) == (1, 0.25)

@@ -1,6 +1,6 @@
 """The check report at the start of a benchmark run, as one or several `check` processes.
 
-    check = CheckRun(folder, settings, gpu=False)   # starts `check --json` at once
+    check = CheckRun(folder, settings, plan)        # starts `check --json ...` at once
     ...                                             # the probe runs beside it
     check.finish()                                  # waits; writes check.json
 
@@ -15,12 +15,14 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 from harness.bench.budget import NO_BUDGET, Budget
+from harness.bench.plan import Plan
 from harness.measure.launch import REPO
 from harness.measure.spec import RunSettings, Series
 from harness.store import CHECK, RunFolder
@@ -41,44 +43,61 @@ class CheckShard:
     started: float
 
 
-def start_shard(args: list[str]) -> CheckShard:
+def start_shard(args: list[str], on_start=None) -> CheckShard:
     err = tempfile.TemporaryFile(mode="w+")
     # No JAX GPU preallocation: the probe and other check processes share the GPU with it.
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "harness", "check", "--json", *args],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                            start_new_session=True)  # its own group: killed with what it forks
+    if on_start is not None:
+        on_start(proc.pid)
     return CheckShard(args, proc, err, time.time())
 
 
 class CheckRun:
     """The check report at the start of a run, written to check.json.
 
-    A CPU-only plan runs `check --json` (the CPU), as one process. A plan with a GPU
-    cell checks every device: `check --json --device cpu` starts at once, beside the
-    probe; once the probe has said what the GPU can run, the GPU is checked with the
-    slow compiled modes (CHECK_APART) each in a process of its own, beside the rest,
-    so the check costs its slowest part rather than the sum. The parts check disjoint
-    (impl, mode, device) sets, and `merge_checks` makes them one report with what
-    `check --json --device all` would hold. Where the GPU runs neither compiled mode
-    (or the probe failed) the GPU is checked whole, `check --json --device gpu`.
+    It checks what the run times, no more (`make check` checks everything): the planned
+    implementations and modes (not the peer row, not timing-only TF32 modes), in the
+    run's dtypes, loss and activation, against the float64 NumPy reference, whose own
+    finite-difference proof comes with every check. On the CPU that is one process,
+    started at once, beside the probe. A plan with GPU cells adds the GPU part once the
+    probe has said what the GPU can run: the slow compiled modes (CHECK_APART) each in a
+    process of its own, beside the rest, so the check costs its slowest part rather than
+    the sum; `merge_checks` makes the parts one report.
     """
 
-    def __init__(self, folder: RunFolder, settings: RunSettings, gpu: bool,
-                 budget: Budget = NO_BUDGET):
+    def __init__(self, folder: RunFolder, settings: RunSettings, plan: Plan,
+                 budget: Budget = NO_BUDGET, on_start=None):
         self.folder, self.settings, self.budget = folder, settings, budget
-        self.gpu, self.started = gpu, time.time()
-        self.shards = [start_shard(["--device", "cpu"] if gpu else [])]
+        self.on_start = on_start  # hears of every check process (its group is killed on exit)
+        self.started = time.time()
+        dtypes = sorted({c.dtype for c in plan.cells})
+        self.common = ["--loss", settings.loss, "--activation", settings.activation]
+        self.common += ["--dtype", dtypes[0]] if len(dtypes) == 1 else []
+        self.specs = {d: checkable(plan, d) for d in ("cpu", "gpu")}
+        cpu = self.specs["cpu"] or ["numpy"]  # the reference, whose proof every check prints
+        self.shards = [start_shard(["--device", "cpu", *self.common, *_impl_args(cpu)],
+                                   on_start)]
+        self.unavailable: list[dict] = []
 
     def probe_series(self) -> list[Series]:
-        """What the probe must also answer for the GPU part to be split."""
-        if not self.gpu:
-            return []
-        return [Series(*spec.split(":"), "gpu") for spec in CHECK_APART]
+        """What the probe must answer for the GPU part to be planned."""
+        return [Series(*spec.split(":"), "gpu") for spec in self.specs["gpu"]]
 
     def start_gpu(self, available: dict) -> None:
-        if self.gpu:
-            for args in gpu_shards(available):
-                self.shards.append(start_shard(args))
+        runs = [spec for spec in self.specs["gpu"]
+                if available.get(str(Series(*spec.split(":"), "gpu")), [True])[0]]
+        for spec in self.specs["gpu"]:
+            if spec not in runs:  # the probe's reason stands for the check's
+                impl, mode = spec.split(":")
+                reason = available[str(Series(impl, mode, "gpu"))][1]
+                self.unavailable.append({"impl": impl, "mode": mode, "device": "gpu",
+                                         "reason": reason})
+        for specs in gpu_shards(runs):
+            self.shards.append(start_shard(["--device", "gpu", *self.common,
+                                            *_impl_args(specs)], self.on_start))
 
     def finish(self) -> None:
         deadline = min(self.started + self.settings.check_timeout_s, self.budget.end or math.inf)
@@ -87,42 +106,40 @@ class CheckRun:
             with shard.err:
                 parts.append(collect_check(shard.proc, deadline - time.time(), shard.err))
         seconds = round(time.time() - self.started, 2)
-        if len(parts) == 1:
-            report = parts[0]
-        else:
-            shards = [{"args": s.args, "exit_code": p.get("exit_code"),
-                       "seconds": p.get("seconds"), "error": p.get("error")}
-                      for s, p in zip(self.shards, parts, strict=True)]
-            report = merge_checks(parts, seconds, shards)
+        shards = [{"args": s.args, "exit_code": p.get("exit_code"),
+                   "seconds": p.get("seconds"), "error": p.get("error")}
+                  for s, p in zip(self.shards, parts, strict=True)]
+        report = merge_checks(parts, seconds, shards if len(parts) > 1 else None)
+        report["unavailable"] += self.unavailable
+        report["args"] = {"common": self.common, "specs": self.specs}
         self.folder.write_json(CHECK, report)
         self.folder.meta["check_seconds"] = seconds
 
 
-def gpu_shards(available: dict) -> list[list[str]]:
-    """`check` arguments for the GPU part: one process per CHECK_APART mode the GPU runs,
-    one for everything else; or the whole GPU in one process."""
+def checkable(plan: Plan, device: str) -> list[str]:
+    """The planned "impl:mode" on `device` that `check` can check: registered (the peer row
+    is not; its own test checks it) and not timing-only (TF32)."""
     import impls  # the registry only: implementation modules import frameworks lazily
 
-    def runs(spec: str) -> bool:
-        return bool(available.get(str(Series(*spec.split(":"), "gpu")), [False])[0])
+    out = []
+    for cell in plan.cells:
+        spec = f"{cell.impl}:{cell.mode}"
+        if cell.device != device or spec in out or cell.impl not in impls.names():
+            continue
+        if cell.mode not in impls.get(cell.impl).timing_only:
+            out.append(spec)
+    return out
 
-    apart = [spec for spec in CHECK_APART if runs(spec)]
-    if not apart:
-        return [["--device", "gpu"]]
-    rest = []
-    for name in impls.names():
-        impl = impls.get(name)
-        modes = [m for m in impl.modes
-                 if f"{name}:{m}" not in CHECK_APART and m not in impl.timing_only]
-        if len(modes) == len([m for m in impl.modes if m not in impl.timing_only]):
-            rest.append(name)  # every checked mode: by name, as `check --impl NAME`
-        else:
-            rest += [f"{name}:{m}" for m in modes]
-    shards = [["--device", "gpu", "--impl", spec] for spec in apart]
-    shards.append(["--device", "gpu", *[a for spec in rest for a in ("--impl", spec)]])
-    if len(apart) < len(CHECK_APART):  # a compiled mode the GPU cannot run: the rest says why
-        shards[-1] += [a for spec in CHECK_APART if spec not in apart for a in ("--impl", spec)]
-    return shards
+
+def gpu_shards(specs: list[str]) -> list[list[str]]:
+    """The GPU specs as parts: each CHECK_APART mode in a process of its own, the rest in one."""
+    apart = [[spec] for spec in specs if spec in CHECK_APART]
+    rest = [spec for spec in specs if spec not in CHECK_APART]
+    return apart + ([rest] if rest else [])
+
+
+def _impl_args(specs: list[str]) -> list[str]:
+    return [a for spec in specs for a in ("--impl", spec)]
 
 
 def collect_check(proc: subprocess.Popen, timeout: float, err_file=None) -> dict:
@@ -131,7 +148,10 @@ def collect_check(proc: subprocess.Popen, timeout: float, err_file=None) -> dict
     try:
         out, err = proc.communicate(timeout=max(1.0, timeout))
     except subprocess.TimeoutExpired:
-        proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the check and any compiler it started
+        except ProcessLookupError:  # not a group leader (started elsewhere): the process
+            proc.kill()
         proc.communicate()
         return {"ok": None, "error": f"check timed out ({max(1.0, timeout):.0f} s)"}
     if err is None and err_file is not None:

@@ -15,12 +15,16 @@ gpu` must end in minutes) stops the run early: jobs not started stay missing, fo
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import signal
 import time
 
 from harness.bench import profiles
 from harness.bench.budget import Budget
 from harness.bench.checkrun import CheckRun
+from harness.bench.children import Children, reap_stale
 from harness.bench.plan import Plan, plan
 from harness.bench.progress import Progress
 from harness.bench.sweep import Sweep, series_of, tta_key
@@ -30,7 +34,7 @@ from harness.measure import machine
 from harness.measure.launch import REPO, cell_env
 from harness.measure.peer import runnable
 from harness.measure.spec import RunSettings
-from harness.store import CHECK, CellKey, RunFolder
+from harness.store import CHECK, CellKey, FolderLocked, RunFolder, read_json
 
 
 def add_arguments(parser) -> None:
@@ -53,33 +57,59 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    run(args)
+    return 0
+
+
+def run(args) -> RunFolder:
+    """The whole bench for parsed `args`; returns the run folder it wrote."""
+    _validate(args)  # every option, before anything is written
+    for stale in reap_stale():
+        print(f"cleaned up after a bench that was killed: {stale}")
     folder, settings, the_plan = resume(args) if args.resume else create(args)
+    try:
+        with _interrupts(), folder.lock():
+            _run(args, folder, settings, the_plan)
+            return folder
+    except PermissionError as exc:  # a read-only results folder
+        raise UsageError(f"cannot write in {folder.path}: {exc.strerror}") from None
+    except FolderLocked as exc:  # another bench writes this folder
+        raise UsageError(str(exc)) from None
+
+
+def _run(args, folder: RunFolder, settings: RunSettings, the_plan: Plan) -> None:
     started = time.time()
     budget = Budget(_wall_budget(args, settings.wall_budget_s), started)
     folder.meta["runs"].append({"started_utc": machine.utc_now().isoformat(timespec="seconds"),
                                 "resume": bool(args.resume), "wall_budget_s": budget.seconds})
+    for why in folder.dropped:
+        print(f"dropped {why}")
     done, done_tta = folder.done_cells(), folder.done_tta()
     cells = [c for c in the_plan.cells if CellKey.of(c) not in done]
     goals = [g for g in the_plan.tta if tta_key(g) not in done_tta]
     print(f"run folder: {folder.path}  ({len(cells)} cells, {len(goals)} time-to-accuracy runs)")
-    sweep = Sweep(folder, settings, budget)
-    check = None
-    if settings.check and not (folder.path / CHECK).exists():
-        check = CheckRun(folder, settings, gpu="gpu" in the_plan.devices(), budget=budget)
-    # Alongside the check: neither is being timed.
-    available = sweep.probe(series_of(cells, goals) | set(check.probe_series() if check else ()))
-    if check is not None:
-        check.start_gpu(available)
-        check.finish()
-    sweep.measure_peaks({c.device for c in cells if available.get(str(c.series), [True])[0]})
-    progress = Progress(len(cells) + len(goals))
+    children = Children()
+    sweep = Sweep(folder, settings, budget, children)
     try:
-        left = sweep.run(cells, goals, available, progress)
-    except KeyboardInterrupt:  # finished cells are already on disk
-        progress.close()
+        if settings.check and not _check_done(folder):
+            check = CheckRun(folder, settings, the_plan, budget, children.adopt)
+            # Alongside the check: neither is being timed.
+            available = sweep.probe(series_of(cells, goals) | set(check.probe_series()))
+            check.start_gpu(available)
+            check.finish()
+        else:
+            available = sweep.probe(series_of(cells, goals))
+        # One step per worker started, per size's rounds, per time-to-accuracy run.
+        progress = Progress(len(cells) + len({c.size.name for c in cells}) + len(goals))
+        try:
+            left = sweep.run(cells, goals, available, progress)
+        finally:
+            progress.close()
+    except KeyboardInterrupt:  # finished sizes are already on disk
         print(f"\ninterrupted; finish with: python -m harness bench --resume {folder.path}")
         raise
-    progress.close()
+    finally:
+        sweep.close()  # every child process group killed, caches removed
     folder.meta["runs"][-1].update(finished_utc=machine.utc_now().isoformat(timespec="seconds"),
                                    seconds=round(time.time() - started, 1))
     if left["cells"] or left["tta"]:
@@ -91,15 +121,39 @@ def main(args) -> int:
     print(f"done in {time.time() - started:.0f} s: {folder.path}")
     if args.report:
         render_report(folder)
-    return 0
+
+
+@contextlib.contextmanager
+def _interrupts():
+    """SIGTERM and SIGHUP end the run as Ctrl-C does: `finally` kills every child."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _validate(args) -> None:
+    """Numbers must be finite and in range, lists non-empty: exit 2 before anything runs."""
+    for name, low, zero_ok in (("time_limit", 0.0, False), ("wall_budget", 0.0, True)):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and (value > low or
+                                                                (zero_ok and value == low))):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be a finite number of seconds "
+                             f"{'>= 0 (0: no limit)' if zero_ok else '> 0'}, got {value}")
+    for name in ("impl", "mode", "device", "dtype", "size"):
+        if getattr(args, name) is not None and not _list(getattr(args, name)):
+            raise UsageError(f"--{name} needs at least one value, got an empty list")
 
 
 def create(args) -> tuple[RunFolder, RunSettings, Plan]:
     """A new run folder for the command line's profile and restrictions."""
     profile = profiles.get(args.profile)
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UsageError(f"--time-limit must be positive, got {args.time_limit}")
-    _wall_budget(args, profile.wall_budget_s)  # validates --wall-budget
     the_plan = plan(profile, runnable(), _list(args.impl), _list(args.mode),
                     _list(args.device), _list(args.dtype), _list(args.size))
     threads, cpus = _cpus(args.threads)
@@ -115,7 +169,11 @@ def create(args) -> tuple[RunFolder, RunSettings, Plan]:
     meta = {"profile": to_dict(profile), "options": options, "settings": to_dict(settings),
             "plan": to_dict(the_plan), "thread_budget": budget,
             "machine": machine.collect(str(REPO)), "peak": {}, "impl_info": {}, "runs": []}
-    return RunFolder.create(args.out, profile.name, meta), settings, the_plan
+    try:
+        folder = RunFolder.create(args.out, profile.name, meta)
+    except PermissionError as exc:
+        raise UsageError(f"--out {args.out}: cannot write there ({exc.strerror})") from None
+    return folder, settings, the_plan
 
 
 def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
@@ -136,6 +194,16 @@ def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
         raise UsageError(f"{args.resume}: no plan and settings this bench can rerun "
                          f"({type(exc).__name__}: {exc})") from None
     return folder, settings, the_plan
+
+
+def _check_done(folder: RunFolder) -> bool:
+    """check.json is there and complete (a check cut short by the wall budget or a crash is
+    redone by --resume)."""
+    try:
+        report = read_json(folder.path, CHECK)
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and report.get("ok") is not None and not report.get("error")
 
 
 def render_report(folder: RunFolder) -> None:
@@ -167,8 +235,4 @@ def _cpus(threads: int | None) -> tuple[int, tuple[int, ...] | None]:
 
 def _wall_budget(args, default: float | None) -> float | None:
     given = getattr(args, "wall_budget", None)
-    if given is None:
-        return default
-    if given < 0:
-        raise UsageError(f"--wall-budget must be positive (0: no limit), got {given}")
-    return given or None
+    return default if given is None else (given or None)

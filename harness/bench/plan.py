@@ -70,9 +70,7 @@ def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=
                 if not devices or d in devices]
         return [(d, t) for d in devs for t in (dtypes or profile.dtypes)]
 
-    cells = tuple(Cell(e.impl, e.mode, d, t, z,
-                       memory=profile.memory and e.memory and (profile.memory_sizes is None
-                                                               or z.name in profile.memory_sizes))
+    cells = tuple(Cell(e.impl, e.mode, d, t, z)
                   for z in (profile.sizes[::-1] if profile.largest_first else profile.sizes)
                   if not sizes or z.name in sizes
                   for e in entries if sizes or e.sizes is None or z.name in e.sizes

@@ -27,7 +27,6 @@ class Entry:
     mode: str
     sizes: tuple[str, ...] | None = None  # None = every size; a subset where a cell is costly
     devices: tuple[str, ...] | None = None  # None = the profile's devices
-    memory: bool = True  # False: skip the memory pass (it would pay a second compile)
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,7 @@ class Profile:
     lr: float = 0.01
     seed: int = 0
     policy: Policy = Policy()
-    time_limit_s: float = 120.0  # a cell running longer is killed and recorded as "timeout"
-    memory: bool = True  # run the separate peak-memory pass for each cell ...
-    memory_sizes: tuple[str, ...] | None = None  # ... of these sizes (None = all)
+    time_limit_s: float = 120.0  # a worker's set-up, or one of its blocks, longer: "timeout"
     peak_n: int = 2048  # matrix size of the float32 GEMM that measures the machine's peak
     peak_n_cpu: int | None = None  # ... on the CPU, where it differs (None: peak_n)
     check_timeout_s: float = 600.0  # the check subprocess is killed after this
@@ -83,9 +80,8 @@ PROFILES: dict[str, Profile] = {
         name="quick", sizes=(TINY, SMALL),
         entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
                  Entry("torch", "eager"), Entry("jax", "jit")),
-        policy=Policy(warmup_steps=3, min_sample_s=0.005, min_samples=5, max_samples=7,
-                      budget_s=0.3),
-        time_limit_s=60.0, peak_n=512, memory_sizes=("small",),
+        policy=Policy(warmup_steps=3, sample_s=0.005, samples_per_block=2, rounds=5),
+        time_limit_s=60.0, peak_n=512,
         tta=(Tta(preset("moons"), target=0.85, max_epochs=500, eval_every=10),),
         tta_entries=(Entry("numpy", "default"),),
     ),
@@ -101,11 +97,10 @@ PROFILES: dict[str, Profile] = {
     "default": Profile(
         name="default", sizes=(TINY, SMALL, MEDIUM, LARGE),
         entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
-                 Entry("torch", "eager"), Entry("torch", "compile", sizes=("tiny", "large"),
-                                                     memory=False),
+                 Entry("torch", "eager"), Entry("torch", "compile", sizes=("tiny", "large")),
                  Entry("jax", "jit"), Entry("jax", "nojit", sizes=("tiny",))),
-        policy=Policy(warmup_steps=10, min_samples=5, max_samples=11, budget_s=0.8),
-        time_limit_s=120.0, peak_n=2048, memory_sizes=("large",),
+        policy=Policy(warmup_steps=10, sample_s=0.010, samples_per_block=3, rounds=10),
+        time_limit_s=120.0, peak_n=2048,
         tta=(MOONS, CANCER),
         tta_entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
                      Entry("torch", "eager"), Entry("jax", "jit")),
@@ -117,7 +112,7 @@ PROFILES: dict[str, Profile] = {
                  Entry("torch", "eager"), Entry("torch", "compile"),
                  Entry("jax", "jit"), Entry("jax", "nojit")),
         dtypes=("float32", "float64"),
-        policy=Policy(warmup_steps=20, min_samples=7, max_samples=15, budget_s=3.0),
+        policy=Policy(warmup_steps=20, sample_s=0.020, samples_per_block=3, rounds=15),
         time_limit_s=300.0, peak_n=4096,
         tta=(MOONS, CANCER),
         tta_entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
@@ -151,15 +146,15 @@ PROFILES: dict[str, Profile] = {
                  Entry("sklearn", "default", sizes=("tiny", "medium", "large"),
                        devices=("cpu",)),
                  Entry("torch", "eager"),
-                 Entry("torch", "compile", sizes=("tiny",), memory=False),
-                 Entry("torch", "reduce-overhead", sizes=("tiny",), memory=False),
-                 Entry("torch", "eager-tf32", sizes=("large", "huge"), memory=False),
+                 Entry("torch", "compile", sizes=("tiny",)),
+                 Entry("torch", "reduce-overhead", sizes=("tiny",)),
+                 Entry("torch", "eager-tf32", sizes=("large", "huge")),
                  Entry("jax", "jit"),
-                 Entry("jax", "nojit", sizes=("tiny",), memory=False),
-                 Entry("jax", "jit-tf32", sizes=("large", "huge"), memory=False),
+                 Entry("jax", "nojit", sizes=("tiny",)),
+                 Entry("jax", "jit-tf32", sizes=("large", "huge")),
                  Entry("cupy", "default")),
-        policy=Policy(warmup_steps=10, min_samples=5, max_samples=11, budget_s=0.75),
-        time_limit_s=90.0, peak_n=8192, peak_n_cpu=4096, memory_sizes=("huge",),
+        policy=Policy(warmup_steps=10, sample_s=0.010, samples_per_block=3, rounds=10),
+        time_limit_s=90.0, peak_n=8192, peak_n_cpu=4096,
         check_timeout_s=300.0, wall_budget_s=330.0, largest_first=True,
         tta=(MOONS,),
         tta_entries=(Entry("numpy", "default", devices=("cpu",)), Entry("torch", "eager"),

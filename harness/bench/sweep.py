@@ -1,146 +1,77 @@
-"""The jobs of one `bench` invocation, each in a fresh process, written into one run folder.
+"""The jobs of one `bench` invocation, written into one run folder.
 
     sweep = Sweep(folder, settings, budget)
-    available = sweep.probe(series)           # one process imports every framework
-    sweep.measure_peaks({"cpu"})
+    available = sweep.probe(series)              # one process imports every framework
     left = sweep.run(cells, goals, available, progress)
 
-After every cell the run folder's tables are rewritten (harness/store.py), so
-Ctrl-C keeps what finished and `--resume` runs only what is missing. Crashed,
-hung and diverged cells are recorded with a reason; the sweep goes on.
+Cells are timed size by size. For one size, every cell gets a long-lived worker
+(harness/measure/pool.py), started one at a time (set-up, first call and warm-up are
+timed there, on a quiet machine); then the workers and the device's matmul peak are
+timed in interleaved rounds (harness/bench/rounds.py), and the size's rows are written
+at once: a size is on disk complete or not at all, so Ctrl-C or a spent wall budget
+keeps finished sizes and `--resume` redoes the rest. Time to accuracy runs last, each
+in a fresh process (harness/measure/cell.py).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import random
 
 from harness.bench.budget import NO_BUDGET, Budget
+from harness.bench.children import Children
 from harness.bench.progress import Progress
+from harness.bench.rounds import round_values, walk_rounds
+from harness.bench.rows import cell_row, peak_summary, sample_rows, speedups
 from harness.measure.launch import cell_env, launch
+from harness.measure.pool import Worker, WorkerError
 from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
 from harness.store import CellKey, RunFolder, TtaKey
 
 
 class Sweep:
-    def __init__(self, folder: RunFolder, settings: RunSettings, budget: Budget = NO_BUDGET):
+    def __init__(self, folder: RunFolder, settings: RunSettings, budget: Budget = NO_BUDGET,
+                 children: Children | None = None):
         self.folder, self.settings, self.budget = folder, settings, budget
+        self.children = children or Children()  # every child's group and compile cache
+        self.peaks: dict[str, Worker] = {}  # device -> the matmul-peak worker, alive all run
+        self.peak_records: dict[str, list] = {}
 
-    def _launch(self, job: Job, cache: str, device: str | None,
-                memory: bool = False) -> tuple[dict, float]:
-        """launch() with its timeout capped by the wall budget; a kill by the budget says so."""
-        limit = self.settings.time_limit_s
-        timeout = self.budget.timeout(limit)
-        env = cell_env(self.settings.threads, cache, device, memory)
-        result, wall = launch(job, env, timeout)
-        if result.get("status") == "timeout" and timeout < limit:
-            result["reason"] += f" (the run's wall budget of {self.budget.seconds:g} s ran out)"
-        return result, wall
+    def close(self) -> None:
+        """Kill every child still alive and remove the compile caches."""
+        for worker in self.peaks.values():
+            worker.close()
+        self.peaks.clear()
+        self.children.close()
+
+    def _env(self, device: str | None, memory: bool = False) -> dict:
+        """A cell's environment, with a fresh compile cache: its first call is cold."""
+        return cell_env(self.settings.threads, self.children.folder(), device, memory)
 
     def probe(self, series) -> dict[str, list]:
         """available() of every series, in one process: {"impl/mode/device": [ok, reason]}."""
         series = sorted(set(series), key=str)
         if not series:
             return {}
-        with tempfile.TemporaryDirectory(prefix="bpb-probe-") as cache:
-            # memory=True: no JAX GPU preallocation, since the check may run beside the probe.
-            result, _ = self._launch(Job("probe", self.settings, series=tuple(series)), cache,
-                                     None, memory=True)
+        job = Job("probe", self.settings, series=tuple(series))
+        # memory=True: no JAX GPU preallocation, since the check may run beside the probe.
+        result, _ = launch(job, self._env(None, memory=True),
+                           self.budget.timeout(self.settings.time_limit_s), self.children.adopt)
         return result.get("available", {})  # a failed probe: each cell finds out for itself
-
-    def measure_peaks(self, devices: set[str]) -> None:
-        meta = self.folder.meta
-        for device in sorted(devices - set(meta["peak"])):
-            if not self.budget.can_start():
-                break
-            with tempfile.TemporaryDirectory(prefix="bpb-peak-") as cache:
-                result, _ = self._launch(Job("peak", self.settings, device=device), cache, device)
-            meta["peak"][device] = result
-            if device == "cpu" and result.get("blas"):
-                meta["blas"] = result["blas"]  # read under this run's thread budget
-        self.folder.save_meta()
-
-    def run_cell(self, cell: Cell, available: dict) -> dict:
-        """Time one cell (and its memory pass); add its row and samples to the folder."""
-        ok, why = available.get(str(cell.series), (True, ""))
-        if not ok:
-            row = self.cell_row(cell, {"status": "unavailable", "reason": why}, None, 0.0)
-            self.folder.add_cell(row)
-            return row
-        cache = tempfile.mkdtemp(prefix="bpb-cell-")  # fresh compile caches: a cold first call
-        try:
-            timed, wall = self._launch(Job("time", self.settings, cell=cell), cache, cell.device)
-            mem = None
-            if timed.get("status") == "ok" and cell.memory:
-                if self.budget.can_start():
-                    mem, mem_wall = self._launch(Job("memory", self.settings, cell=cell), cache,
-                                                 cell.device, memory=True)
-                    wall += mem_wall
-                else:
-                    mem = {"peak_mem_method": "not measured: the run's wall budget was spent"}
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
-        if timed.get("info"):
-            self.folder.meta["impl_info"][str(cell.series)] = timed["info"]
-        row = self.cell_row(cell, timed, mem, wall)
-        self.folder.add_cell(row, timed.get("samples") or [])
-        return row
-
-    def cell_row(self, cell: Cell, timed: dict, mem: dict | None, wall: float) -> dict:
-        """One row of cells.csv from a cell's timing and memory results."""
-        size, s = cell.size, self.settings
-        peak = self.folder.meta["peak"].get(cell.device, {}).get("gflops")
-        median = timed.get("step_median_s")
-        gflops = size.flops / median / 1e9 if median else None
-        mem = mem or {}
-        return {**CellKey.of(cell)._asdict(),
-                "n_samples": size.n_samples, "n_features": size.n_features,
-                "n_hidden": size.n_hidden, "n_outputs": size.n_outputs,
-                "batch_size": size.n_samples, "loss": s.loss, "activation": s.activation,
-                "status": timed.get("status", "failed"), "reason": timed.get("reason", ""),
-                "flops_per_step": size.flops, "gflops": gflops, "peak_gflops": peak,
-                "peak_fraction": gflops / peak if gflops and peak else None,
-                "threads": s.threads,
-                "matmul_precision": (timed.get("info") or {}).get("matmul_precision"),
-                **{k: timed.get(k) for k in ("setup_s", "first_call_s", "step_median_s",
-                                             "step_iqr_s", "repeats", "steps_per_sample", "noisy",
-                                             "final_loss", "import_s", "warmup_steps")},
-                "peak_mem_bytes": mem.get("peak_mem_bytes"),
-                "setup_mem_bytes": mem.get("setup_mem_bytes"),
-                "peak_mem_method": mem.get("peak_mem_method") or (
-                    f"failed: {mem.get('reason')}" if mem else
-                    "not measured (profile)" if timed.get("status") == "ok" else None),
-                "wall_s": round(wall, 3)}
-
-    def run_tta(self, goal: TtaGoal, available: dict) -> dict:
-        ok, why = available.get(str(goal.series), (True, ""))
-        result = {"status": "unavailable", "reason": why}
-        if ok:
-            with tempfile.TemporaryDirectory(prefix="bpb-tta-") as cache:
-                result, _ = self._launch(Job("tta", self.settings, goal=goal), cache, goal.device)
-        tta = goal.tta
-        row = {"impl": goal.impl, "mode": goal.mode, "device": goal.device, "dtype": goal.dtype,
-               "dataset": tta.dataset, "target": tta.target, "max_epochs": tta.max_epochs,
-               "eval_every": tta.eval_every,
-               **{k: result.get(k) for k in ("reached", "seconds", "epochs", "accuracy")},
-               "status": result.get("status", "failed"), "reason": result.get("reason", "")}
-        self.folder.add_tta(row)
-        return row
 
     def run(self, cells: list[Cell], goals: list[TtaGoal], available: dict,
             progress: Progress) -> dict:
-        """Every cell, then every time-to-accuracy run; the tables are rewritten after each.
-        Returns what the wall budget left unstarted: {"cells": [key...], "tta": [key...]}."""
+        """Every size's cells in rounds, then every time-to-accuracy run. Returns what the
+        wall budget left unstarted: {"cells": [key...], "tta": [key...]}."""
         left = {"cells": [], "tta": []}
-        for cell in cells:
-            if not self.budget.can_start():
-                left["cells"].append(list(CellKey.of(cell)))
-                continue
-            progress.start(str(cell))
-            row = self.run_cell(cell, available)
-            self.folder.flush()
-            self.folder.save_meta()
-            progress.done(row["status"], row.get("step_median_s"))
+        try:
+            for group in _by_size(cells):
+                if not self.budget.can_start():
+                    left["cells"] += [list(CellKey.of(c)) for c in group]
+                    continue
+                if not self.run_size(group, available, progress):
+                    left["cells"] += [list(CellKey.of(c)) for c in group]
+        finally:
+            self._finish_peaks()
         for goal in goals:
             if not self.budget.can_start():
                 left["tta"].append(list(tta_key(goal)))
@@ -150,6 +81,146 @@ class Sweep:
             self.folder.flush()
             progress.done(row["status"], row.get("seconds"), unit="s total")
         return left
+
+    def run_size(self, group: list[Cell], available: dict, progress: Progress) -> bool:
+        """Start, time in rounds and stop the workers of one size; write its rows. False when
+        the wall budget ran out first (nothing of this size is written)."""
+        limit, workers, ready, rows = self.settings.time_limit_s, {}, {}, {}
+        try:
+            for cell in group:
+                key = CellKey.of(cell)
+                ok, why = available.get(str(cell.series), (True, ""))
+                if not ok:
+                    rows[key] = cell_row(cell, self.settings, {"status": "unavailable",
+                                                               "reason": why})
+                    continue
+                if not self.budget.can_start():
+                    return False
+                progress.start(f"start {cell}")
+                try:
+                    worker = Worker.start(Job("time", self.settings, cell=cell),
+                                          self._env(cell.device), self.budget.timeout(limit),
+                                          self.children.adopt)
+                except WorkerError as exc:
+                    rows[key] = cell_row(cell, self.settings, {"status": exc.status,
+                                                               "reason": exc.reason})
+                    progress.done(exc.status, None)
+                    continue
+                ready[key] = worker.ready
+                if worker.ready.get("status") == "ready":
+                    workers[key] = worker
+                else:  # unavailable after all, or failed while setting up
+                    rows[key] = cell_row(cell, self.settings, worker.ready)
+                progress.done(worker.ready.get("status", "failed"), worker.ready.get("first_call_s"),
+                              unit="s first call")
+            devices = {c.device for c in group if CellKey.of(c) in workers}
+            peaks = {("peak", d): w for d in sorted(devices) if (w := self._peak(d)) is not None}
+            progress.start(f"{len(workers)} cells of size {group[0].size.name}: "
+                           f"{self.settings.policy.rounds} rounds")
+            records, failed, done = walk_rounds(
+                {**workers, **peaks}, self.settings.policy, random.Random(_seed(group)),
+                self.budget, limit, samples_of=lambda k: 1 if k in peaks else None)
+            if done < self.settings.policy.rounds and not self.budget.can_start():
+                return False
+            progress.done(f"{done} rounds", None)
+            for key, exc in failed.items():
+                if key in peaks:
+                    self.peaks.pop(key[1]).close()
+                else:
+                    workers.pop(key).close()
+                    rows[key] = cell_row(_cell(group, key), self.settings,
+                                         {**ready[key], "status": exc.status,
+                                          "reason": exc.reason})
+            for key, worker in workers.items():
+                try:
+                    final = worker.stop(limit)
+                except WorkerError as exc:
+                    final = {"status": exc.status, "reason": exc.reason}
+                ready[key] = {**ready[key], **final}
+            values = round_values(records)
+            for rec in records:
+                if rec.key in peaks:
+                    self.peak_records.setdefault(rec.key[1], []).append(rec)
+            peak_gflops = {key[1]: {r: w.ready["flops_per_step"] / t / 1e9
+                                    for r, t in values.get(key, {}).items()}
+                           for key, w in peaks.items()}
+            ratios = speedups(group, values)
+            for key in workers:
+                cell = _cell(group, key)
+                rows[key] = cell_row(cell, self.settings, ready[key], values.get(key, {}),
+                                     peak_gflops.get(cell.device), ratios.get(key),
+                                     [r for r in records if r.key == key])
+                if ready[key].get("info"):
+                    self.folder.meta["impl_info"][str(cell.series)] = ready[key]["info"]
+        finally:
+            for worker in workers.values():
+                worker.close()
+        for cell in group:
+            key = CellKey.of(cell)
+            self.folder.add_cell(rows[key], sample_rows(key, records))
+        self.folder.flush()
+        self.folder.save_meta()
+        return True
+
+    def _peak(self, device: str) -> Worker | None:
+        """The device's matmul-peak worker, started once and timed in every round."""
+        if device not in self.peaks:
+            try:
+                worker = Worker.start(Job("peak", self.settings, device=device),
+                                      self._env(device),
+                                      self.budget.timeout(self.settings.time_limit_s),
+                                      self.children.adopt)
+            except WorkerError as exc:
+                self.folder.meta["peak"][device] = {"status": exc.status, "reason": exc.reason}
+                return None
+            if worker.ready.get("status") != "ready":
+                self.folder.meta["peak"][device] = worker.ready
+                return None
+            self.peaks[device] = worker
+            if device == "cpu" and worker.ready.get("blas"):
+                self.folder.meta["blas"] = worker.ready["blas"]  # under this run's threads
+        return self.peaks[device]
+
+    def _finish_peaks(self) -> None:
+        """Record each device's peak over the rounds, and stop its worker."""
+        for device, worker in self.peaks.items():
+            self.folder.meta["peak"][device] = peak_summary(worker.ready,
+                                                            self.peak_records.get(device, []))
+            worker.close()
+        self.peaks.clear()
+        self.folder.save_meta()
+
+    def run_tta(self, goal: TtaGoal, available: dict) -> dict:
+        ok, why = available.get(str(goal.series), (True, ""))
+        result = {"status": "unavailable", "reason": why}
+        if ok:
+            result, _ = launch(Job("tta", self.settings, goal=goal), self._env(goal.device),
+                               self.budget.timeout(self.settings.time_limit_s),
+                               self.children.adopt)
+        tta = goal.tta
+        row = {"impl": goal.impl, "mode": goal.mode, "device": goal.device, "dtype": goal.dtype,
+               "dataset": tta.dataset, "target": tta.target, "max_epochs": tta.max_epochs,
+               "eval_every": tta.eval_every,
+               **{k: result.get(k) for k in ("reached", "seconds", "epochs", "accuracy")},
+               "status": result.get("status", "failed"), "reason": result.get("reason", "")}
+        self.folder.add_tta(row)
+        return row
+
+
+def _by_size(cells: list[Cell]) -> list[list[Cell]]:
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:  # the plan's order: smallest (or largest) size first
+        groups.setdefault(cell.size.name, []).append(cell)
+    return list(groups.values())
+
+
+def _cell(group: list[Cell], key: CellKey) -> Cell:
+    return next(c for c in group if CellKey.of(c) == key)
+
+
+def _seed(group: list[Cell]) -> int:
+    """A fixed seed per size: the round orders are reproducible, and recorded anyway."""
+    return sum(ord(ch) for ch in group[0].size.name)
 
 
 def tta_key(goal: TtaGoal) -> TtaKey:

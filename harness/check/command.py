@@ -3,25 +3,28 @@
     python -m harness check                                  # every impl and mode on the CPU
     python -m harness check --impl numpy --impl torch:eager  # NAME or NAME:MODE, repeatable
     python -m harness check --impl my_backprop.py:grads      # your own f(params, X, T, loss)
+    python -m harness check --impl my_backprop.py:grads --timeout 20 --json
     python -m harness check --device all --json > check.json
 
 Three kinds of rows, fd, grad and trajectory (harness/check/suite.py says what each
 compares; docs/architecture.md has the JSON schema).
 Exit 0 when everything agrees within tolerance (harness/check/tolerances.py says why
 each tolerance is what it is), 1 when anything disagrees, 2 on a usage error. What is
-checked is harness/check/suite.py; a user's own function, harness/check/user.py.
+checked is harness/check/suite.py. A user's own function runs in a separate process with a
+time limit (harness/check/api.py); its exit, crash, hang or unreadable result is a finding.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 
-from harness.check import suite, user
-from harness.check.agreement import Row
-from harness.check.problems import make_problem
+from harness.check import api, suite
+from harness.check.table import render
 from harness.errors import UsageError
 from impls import contract
+from impls.contract import ContractError
 
 
 def add_arguments(parser) -> None:
@@ -34,6 +37,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--loss", choices=contract.LOSSES, help="only this loss (default both)")
     parser.add_argument("--activation", choices=contract.ACTIVATIONS,
                         help="only this hidden activation (default all)")
+    parser.add_argument("--timeout", type=float, metavar="S",
+                        help="FILE.py:FUNCTION only: seconds the user's function may take in "
+                             f"all, in its own process, killed past it (default "
+                             f"{api.DEFAULT_TIMEOUT:g})")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead")
 
 
@@ -41,19 +48,23 @@ def main(args) -> int:
     start = time.perf_counter()
     losses = (args.loss,) if args.loss else contract.LOSSES
     specs = args.impl or []
+    mine = None  # the verdict on a user's own function
     if any(_is_user_spec(s) for s in specs):
-        rows, curves, unavailable, timings = check_user(specs, args, losses)
+        rows, mine = check_user(specs, args, losses)
+        curves, unavailable, timings = [], [], {f"user {mine.name} (cpu)": mine.seconds}
+    elif args.timeout is not None:
+        raise UsageError("--timeout limits a user's FILE.py:FUNCTION only")
     else:
         rows, curves, unavailable, timings = check_registered(specs, args, losses)
-    ok = all(r.ok for r in rows)
+    ok = all(r.ok for r in rows) and (mine is None or mine.ok)
     seconds = time.perf_counter() - start
-    if args.json:
-        print(json.dumps({"ok": ok, "rows": [r.to_json() for r in rows],
-                          "unavailable": unavailable, "curves": curves,
-                          "seconds": round(seconds, 2),
-                          "timings": {k: round(v, 2) for k, v in timings.items()}}, indent=1))
+    if args.json:  # only the checker writes to stdout: the user's output is inside "user"
+        report = {"ok": ok, "rows": [r.to_json() for r in rows], "unavailable": unavailable,
+                  "curves": curves, "seconds": round(seconds, 2),
+                  "timings": {k: round(v, 2) for k, v in timings.items()}}
+        print(json.dumps(report | ({"user": mine.to_json()} if mine else {}), indent=1))
     else:
-        print(render(rows, unavailable, seconds, timings))
+        print(render(rows, unavailable, seconds, timings, mine.notes() if mine else None))
     return 0 if ok else 1
 
 
@@ -80,19 +91,22 @@ def check_registered(specs: list[str], args, losses):
 
 
 def check_user(specs: list[str], args, losses):
-    """fd rows (the reference's own proof), then the user's function on USER_SHAPES."""
+    """fd rows (the reference's own proof), then the user's function on USER_SHAPES, run in a
+    separate process (harness/check/api.py); returns (rows, its UserCheck)."""
     if len(specs) > 1:
         raise UsageError("--impl FILE.py:FUNCTION cannot be combined with other --impl values")
     if args.activation not in (None, "sigmoid") or args.device != "cpu":
         raise UsageError("a user function (params, X, T, loss) is checked with sigmoid on "
                          "the CPU; drop --activation/--device")
-    f = user.load_function(specs[0])
+    timeout = api.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
     rows = suite.fd_rows(losses, ("sigmoid",))
-    problems = [make_problem(*shape, seed=i) for i, shape in enumerate(user.USER_SHAPES)]
-    t0 = time.perf_counter()
-    for dtype in (args.dtype,) if args.dtype else ("float64",):
-        rows += user.check_function(f, problems, losses, dtype=dtype, impl="user", mode=specs[0])
-    return rows, [], [], {f"user {specs[0]} (cpu)": time.perf_counter() - t0}
+    try:
+        mine = api.check_my_backprop(specs[0], args.dtype or "float64", losses, timeout)
+    except ContractError as exc:  # the file cannot be loaded: a usage error, named as --impl
+        raise UsageError(f"--impl {exc}") from None
+    return rows + mine.rows, mine
 
 
 def _is_user_spec(spec: str) -> bool:
@@ -103,57 +117,3 @@ def _is_user_spec(spec: str) -> bool:
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         raise UsageError(f"--impl {spec}: a file must name its function, as FILE.py:FUNCTION")
     return False
-
-
-
-# ---- the readable table ----------------------------------------------------------------------
-TENSOR_COLUMNS = ("W1", "b1", "W2", "b2", "loss")
-
-
-def render(rows: list[Row], unavailable: list[dict], seconds: float,
-           timings: dict[str, float] | None = None) -> str:
-    """One block per (impl, mode, device); one line per (kind, dtype, loss): the worst error
-    of each tensor over activations and problems, the tolerance, OK/FAIL. Failures below."""
-    lines = []
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault((r.impl, r.mode, r.device), {}).setdefault((r.kind, r.dtype, r.loss),
-                                                                     []).append(r)
-    head = f"  {'kind':<11}{'dtype':<9}{'loss':<6}" + "".join(f"{c:>10}" for c in TENSOR_COLUMNS)
-    head += f"{'tolerance':>11}  result"
-    for (impl, mode, device), lines_by_key in groups.items():
-        title = f"{impl} {mode} ({device})"
-        took = (timings or {}).get(title)
-        lines += [title + (f"   [{took:.1f} s]" if took is not None else ""), head]
-        for (kind, dtype, loss), part in lines_by_key.items():
-            cells = []
-            for col in TENSOR_COLUMNS:
-                names = ("loss", "history") if col == "loss" else (col,)
-                errs = [r for r in part if r.tensor in names]
-                cells.append(_worst_cell(errs))
-            bad = any(not r.ok for r in part)
-            lines.append(f"  {kind:<11}{dtype:<9}{loss:<6}" + "".join(f"{c:>10}" for c in cells)
-                         + f"{part[0].tolerance:>11.0e}  {'FAIL' if bad else 'OK'}")
-        lines.append("")
-    lines.append("Errors: the worst entry over activations and problems (fd: |a-b|/max(|a|,|b|,"
-                 "floor); grad, trajectory: |a-b|/(|ref|+max|ref|); 'loss' is the loss value,"
-                 " or the loss history for trajectories). '-': no number (see below).")
-    for u in unavailable:
-        lines.append(f"unavailable: {u['impl']} {u['mode']} on {u['device']}: {u['reason']}")
-    failing = [r for r in rows if not r.ok]
-    for r in failing[:40]:
-        lines.append("FAIL " + r.message())
-    if len(failing) > 40:
-        lines.append(f"... and {len(failing) - 40} more failures (--json lists them all)")
-    verdict = (f"check: all {len(rows)} comparisons agree" if not failing
-               else f"check: {len(failing)} of {len(rows)} comparisons DISAGREE")
-    lines.append(f"{verdict} ({seconds:.1f} s)")
-    return "\n".join(lines)
-
-
-def _worst_cell(rows: list[Row]) -> str:
-    if not rows:
-        return ""
-    if any(r.worst_error is None for r in rows):
-        return "-"
-    return f"{max(r.worst_error for r in rows):.1e}"

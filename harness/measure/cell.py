@@ -1,11 +1,10 @@
-"""One benchmark cell in a fresh process: `python -m harness.measure.cell < job.json`.
+"""A one-shot job in a fresh process: `python -m harness.measure.cell < job.json`.
 
 The parent (harness/measure/launch.py) writes a typed `Job` (harness/measure/spec.py)
 to stdin and reads the result line after MARKER. Jobs: `probe` (which series can
-run: imports the frameworks here, never in the parent), `peak` (the machine's
-float32 matmul peak, harness/measure/peak.py), `time` (setup, first call and
-steady-state step, separately), `memory` (the separate peak-memory pass,
-harness/measure/memory.py) and `tta` (time to accuracy).
+run: imports the frameworks here, never in the parent) and `tta` (time to accuracy).
+Timed cells and the matmul peak are served by long-lived workers instead
+(harness/measure/worker.py), so their blocks can be interleaved.
 
 The parent sets the thread budget in the environment before this process starts;
 here we pin CPU affinity (the one lever XLA respects) before anything imports a
@@ -50,50 +49,6 @@ def _ready(job: Job, series):
         return None, {"status": "unavailable", "reason": why, "import_s": import_s}
     impl.set_threads(job.settings.threads)
     return impl, {"import_s": import_s}
-
-
-def _start(job: Job, impl, P, X, T):
-    """A session on the cell's full batch: (session, its one device-resident batch)."""
-    cfg = job.settings.problem(job.cell)
-    s = impl.session(P, X, T, loss=cfg.loss, lr=cfg.lr, dtype=cfg.dtype, device=cfg.device,
-                     mode=job.cell.mode, activation=cfg.activation)
-    return s, s.batches(None)[0]
-
-
-def job_time(job: Job) -> dict:
-    from harness.measure.timing import Timer, timed
-
-    impl, out = _ready(job, job.cell.series)
-    if impl is None:
-        return out
-    P, X, T = job.settings.problem(job.cell).problem()
-    (s, batch), out["setup_s"] = timed(lambda: _start(job, impl, P, X, T))
-    # First call: tracing + compilation for jax.jit and torch.compile, from cold caches.
-    out["first_call_s"] = timed(lambda: (s.step(batch), s.sync()))[1]
-    timer = Timer(step=lambda: s.step(batch), sync=s.sync)
-    m = timer.measure(job.settings.policy)
-    loss = s.value(timer.last)
-    summary = m.summary
-    out.update(status="ok" if math.isfinite(loss) else "diverged", final_loss=loss,
-               samples=list(m.samples), step_median_s=summary.median, step_iqr_s=summary.iqr,
-               repeats=summary.n, noisy=summary.noisy, steps_per_sample=m.steps_per_sample,
-               warmup_steps=m.warmup_steps, info=impl.info(job.cell.device, job.cell.mode))
-    if not math.isfinite(loss):
-        out["reason"] = f"non-finite loss {loss} after {timer.steps_run + 1} steps"
-    return out
-
-
-def job_memory(job: Job) -> dict:
-    from harness.measure import memory
-
-    impl, out = _ready(job, job.cell.series)
-    if impl is None:
-        return out
-    P, X, T = job.settings.problem(job.cell).problem()
-    out.update(memory.measure(job.cell.impl, job.cell.device,
-                              lambda: _start(job, impl, P, X, T)))
-    out["status"] = "ok"
-    return out
 
 
 def job_tta(job: Job) -> dict:
@@ -157,14 +112,7 @@ def job_probe(job: Job) -> dict:
     return {"status": "ok", "available": out}
 
 
-def job_peak(job: Job) -> dict:
-    from harness.measure.peak import job_peak as peak
-
-    return peak(job)
-
-
-JOBS = {"time": job_time, "memory": job_memory, "tta": job_tta, "probe": job_probe,
-        "peak": job_peak}
+JOBS = {"tta": job_tta, "probe": job_probe}
 
 
 def main() -> int:

@@ -57,8 +57,9 @@ def cell_env(threads: int, cache_dir: str, device: str | None, memory: bool = Fa
     return env
 
 
-def launch(job: Job, env: dict, timeout: float) -> tuple[dict, float]:
-    """Run one job in a fresh `python -m harness.measure.cell`; (result, wall seconds)."""
+def launch(job: Job, env: dict, timeout: float, on_start=None) -> tuple[dict, float]:
+    """Run one job in a fresh `python -m harness.measure.cell`; (result, wall seconds).
+    `on_start(pid)` hears of the child (its process group) as soon as it exists."""
     full = {k: v for k, v in os.environ.items() if k not in UNSET_VARS}
     full.update(env)
     full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full.get("PYTHONPATH")]))
@@ -67,6 +68,8 @@ def launch(job: Job, env: dict, timeout: float) -> tuple[dict, float]:
     p = subprocess.Popen([sys.executable, "-m", "harness.measure.cell"], cwd=REPO, env=full,
                          text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
+    if on_start is not None:
+        on_start(p.pid)
     try:
         out, err = p.communicate(json.dumps(to_dict(job)), timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,18 +1,17 @@
-"""Peak memory of a training step, measured in a process of its own (tracking never slows a
-timed run): the `memory` job of harness/measure/cell.py.
+"""Peak memory of a training step, read in the benchmark worker around its first call and
+warm-up steps (harness/measure/worker.py), before any step is timed.
 
 CPU: host RSS growth over the RSS just after setup, peaking during the first call
-and a few steps (setup's own growth is `setup_mem_bytes`). GPU: the session's
-`peak_memory()`, the framework's own peak-allocated counter. The memory pass reuses
-the timing pass's compile cache, so a compile here is warm and its compiler memory
-is smaller than cold.
+and the warm-up steps (setup's own growth is `setup_mem_bytes`). GPU: the session's
+`peak_memory()`, the framework's own peak-allocated counter. Nothing here traces
+allocations: the kernel keeps the high-water mark, and reading /proc afterwards
+costs the steps nothing. For compiled modes the first call compiles, so their
+host peak includes the compiler's working memory in this process.
 """
 
 from __future__ import annotations
 
 import resource
-
-MEMORY_STEPS = 4  # steps after the first call: enough for every temporary to have existed
 
 
 def rss() -> tuple[int | None, int | None]:
@@ -35,37 +34,23 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def measure(impl: str, device: str, start_session) -> dict:
-    """Peak memory of `start_session()` (-> (session, batch)) and a few steps after it.
-
-    Returns the cells.csv fields setup_mem_bytes, peak_mem_bytes, peak_mem_method and
-    final_loss.
-    """
-    out: dict = {}
-    rss0, _ = rss()
-    exact = reset_peak_rss()
-    s, batch = start_session()
-    rss1, hwm = rss()
-    out["setup_mem_bytes"] = None if rss0 is None else hwm - rss0
-    exact = exact and reset_peak_rss()
-    last = None
-    for _ in range(MEMORY_STEPS):
-        last = s.step(batch)
-    s.sync()
-    out["final_loss"] = s.value(last)
-    device_peak = s.peak_memory()  # None where the framework keeps no counter (the CPU)
+def peak(impl: str, device: str, session, rss_after_setup: int | None, exact: bool) -> dict:
+    """The peak of the first call and the warm-up steps, taken right after them: the
+    session's own device counter where it has one (GPU), else host RSS growth over the
+    RSS right after setup (`exact`: the kernel's peak counter was reset there; otherwise
+    ru_maxrss, the whole process's high-water mark, is all there is)."""
+    device_peak = session.peak_memory()  # None where the framework keeps no counter (the CPU)
     if device_peak is not None:
-        out.update(peak_mem_bytes=int(device_peak),
-                   peak_mem_method=f"session.peak_memory() ({impl}'s device-memory "
-                                   "high-water mark)")
-    elif device != "cpu":
-        out.update(peak_mem_bytes=None,
-                   peak_mem_method="none: session has no peak_memory() for device memory")
-    elif rss1 is not None:
-        _, hwm = rss()
-        if not exact:  # no reset: ru_maxrss is the whole process's high-water mark
-            hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        out.update(peak_mem_bytes=max(0, hwm - rss1),
-                   peak_mem_method="host RSS peak over post-setup RSS "
-                                   + ("(VmHWM reset)" if exact else "(ru_maxrss)"))
-    return out
+        return {"peak_mem_bytes": int(device_peak),
+                "peak_mem_method": f"session.peak_memory() ({impl}'s device-memory high-water mark)"}
+    if device != "cpu":
+        return {"peak_mem_bytes": None,
+                "peak_mem_method": "none: session has no peak_memory() for device memory"}
+    if rss_after_setup is None:
+        return {"peak_mem_bytes": None, "peak_mem_method": "none: no /proc on this system"}
+    _, hwm = rss()
+    if not exact:
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"peak_mem_bytes": max(0, hwm - rss_after_setup),
+            "peak_mem_method": "host RSS peak over post-setup RSS "
+                               + ("(VmHWM reset)" if exact else "(ru_maxrss)")}

@@ -57,7 +57,6 @@ class Cell:
     device: str
     dtype: str
     size: Size
-    memory: bool = True  # also run the separate peak-memory pass
 
     @property
     def series(self) -> Series:
@@ -133,16 +132,17 @@ class RunSettings:
         return dataclasses.replace(goal.tta.config, dtype=goal.dtype, device=goal.device)
 
 
-JOB_KINDS = ("probe", "peak", "time", "memory", "tta")
+JOB_KINDS = ("probe", "tta", "time", "peak")  # one-shot (cell.py); served by a worker
 
 
 @dataclass(frozen=True)
 class Job:
-    """One process's work (harness/measure/cell.py runs it)."""
+    """One process's work: probe and tta run once in harness/measure/cell.py; time (a cell)
+    and peak (a device's matmul peak) are served in blocks by harness/measure/worker.py."""
 
     kind: str  # one of JOB_KINDS
     settings: RunSettings
-    cell: Cell | None = None  # time, memory
+    cell: Cell | None = None  # time
     goal: TtaGoal | None = None  # tta
     series: tuple[Series, ...] = ()  # probe: whose availability to report
     device: str | None = None  # peak: which device's matmul peak to measure

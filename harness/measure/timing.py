@@ -1,9 +1,10 @@
-"""Timing one training step: fixed warm-up, calibrated blocks of steps, several samples.
+"""Timing one training step: fixed warm-up, calibrated blocks of steps, and the timing policy.
 
-    from harness.measure.timing import Policy, Timer
+    from harness.measure.timing import Timer
     timer = Timer(step=lambda: session.step(batch), sync=session.sync)
-    m = timer.measure(Policy(budget_s=1.5))   # Measurement: raw samples + summary
-    m.summary.median                           # seconds per step
+    timer.warmup(10, max_s=2.0)
+    k, _ = timer.calibrate(target_s=0.010)     # steps per sample
+    per_step = timer.block(k) / k              # one sample: k steps and one sync
 
 The clock is injectable (`Timer(..., clock=fake)`) so tests drive the logic
 with a fake clock and assert nothing about real time. The harness never calls
@@ -19,43 +20,32 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.measure import stats
-
 
 @dataclass(frozen=True)
 class Policy:
-    """How one cell is timed. Defaults suit a ~1-2 s budget on a CPU."""
+    """How every cell of a run is timed: warmed up once, then one block per round.
+
+    A block is `samples_per_block` samples; a sample is `steps_per_sample` steps (calibrated
+    per cell so that it lasts at least `sample_s`) followed by one sync. Each round times
+    every cell once, in a new random order (harness/bench/rounds.py), so drift and bursts
+    on a shared machine hit every series alike; the round is the unit of evidence.
+    """
 
     warmup_steps: int = 10  # same fixed count for every framework (caches, allocator, JIT paths)
-    min_sample_s: float = 0.010  # a sample is at least this long: far above timer resolution
-    min_samples: int = 5  # 5 a side is the least for Mann-Whitney to reach p < 0.01 in `compare`
-    max_samples: int = 15  # enough for a stable median and IQR; more buys little
-    budget_s: float = 1.5  # warm-up + calibration + samples aim to fit in this
-    floor_samples: int = 3  # even a very slow cell gets 3 samples (median, IQR defined)
+    sample_s: float = 0.010  # a sample lasts at least this: far above the timer's resolution
+    samples_per_block: int = 3  # a round's value for a cell is the median of its samples
+    rounds: int = 10  # 9 or more: a distribution-free 95% interval for a median needs 9
+    warmup_max_s: float = 2.0  # a very slow step ends the warm-up early
 
     def __post_init__(self):
-        if not (self.warmup_steps >= 0 and self.min_sample_s > 0 and self.budget_s > 0):
-            raise ValueError("warmup_steps >= 0, min_sample_s > 0 and budget_s > 0 required")
-        if not 1 <= self.floor_samples <= self.min_samples <= self.max_samples:
-            raise ValueError("need 1 <= floor_samples <= min_samples <= max_samples")
+        if not (self.warmup_steps >= 0 and self.sample_s > 0 and self.warmup_max_s > 0):
+            raise ValueError("warmup_steps >= 0, sample_s > 0 and warmup_max_s > 0 required")
+        if self.samples_per_block < 1 or self.rounds < 1:
+            raise ValueError("samples_per_block and rounds must be at least 1")
 
     def target_sample_s(self, resolution: float = 1e-9) -> float:
-        """Sample length: >= min_sample_s and 1000x the clock resolution; longer when the
-        budget allows (half the budget over max_samples), since longer blocks average
-        out scheduler noise within a sample."""
-        return max(self.min_sample_s, 1000 * resolution, self.budget_s / (2 * self.max_samples))
-
-
-@dataclass(frozen=True)
-class Measurement:
-    warmup_steps: int  # steps actually run as warm-up (fewer than asked if a step is very slow)
-    steps_per_sample: int  # calibrated block length
-    samples: tuple[float, ...]  # seconds per step, one value per block, in order
-    elapsed_s: float  # warm-up + calibration + samples, by the same clock
-
-    @property
-    def summary(self) -> stats.Summary:
-        return stats.summarize(self.samples)
+        """Sample length: at least sample_s and 1000x the clock resolution."""
+        return max(self.sample_s, 1000 * resolution)
 
 
 class Timer:
@@ -111,27 +101,6 @@ class Timer:
             k = min(max_steps, max(k + 1, math.ceil(k * grow)))
             t = self.block(k)
         return k, t
-
-    def measure(self, policy: Policy = Policy()) -> Measurement:
-        """Warm up, calibrate, then sample until max_samples or the budget is spent."""
-        start = self.clock()
-        warm = self.warmup(policy.warmup_steps, max_s=policy.budget_s / 4)
-        k, t = self.calibrate(policy.target_sample_s(self.resolution))
-        samples: list[float] = []
-        per_sample = t  # estimate of one sample's length, refreshed as we go
-        while len(samples) < policy.max_samples:
-            n = len(samples)
-            projected = (self.clock() - start) + per_sample
-            if n >= policy.min_samples and projected > policy.budget_s:
-                break
-            # A slow cell (one sample ~ the budget) stops at floor_samples, and may run
-            # to twice its budget rather than report a median of one.
-            if n >= policy.floor_samples and projected > 2 * policy.budget_s:
-                break
-            per_sample = self.block(k)
-            samples.append(per_sample / k)
-        return Measurement(warmup_steps=warm, steps_per_sample=k, samples=tuple(samples),
-                           elapsed_s=self.clock() - start)
 
 
 def timed(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter):

@@ -54,7 +54,7 @@ def sec_training(run: RunData) -> str:
     gaps = curves.merge(ref.drop_duplicates(["dtype", "loss", "epoch"]),
                         on=["dtype", "loss", "epoch"], suffixes=("", "_numpy"))
     gaps["gap"] = (gaps["value"] - gaps["value_numpy"]).abs()
-    figure = plots.curves(curves, gaps, run.path)
+    figure = plots.curves(curves, gaps, run.out)
     summary = curves.sort_values("epoch").groupby(["impl", "mode", "dtype", "loss"]).agg(
         epochs=("epoch", "size"), final_loss=("value", "last")).reset_index()
     worst = gaps.groupby(["impl", "mode", "dtype", "loss"])["gap"].max().rename("max_gap_vs_numpy")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.errors import UsageError
 from harness.report import plots
 from harness.report.agreement import sec_gradients, sec_training
 from harness.report.costs import sec_compile, sec_peak
@@ -45,9 +46,13 @@ SECTIONS = [
 ]
 
 
-def render(run_dir: Path) -> Path:
-    """Write report.md (atomically) and the PNGs into `run_dir`; return report.md's path."""
+def render(run_dir: Path, out: Path | None = None) -> Path:
+    """Write report.md (atomically) and the PNGs into `out` (default: `run_dir` itself);
+    return report.md's path. The figures are named in report.md relative to it."""
     data = load(run_dir)
+    if out is not None:
+        data.out = Path(out)
+        data.out.mkdir(parents=True, exist_ok=True)
     parts = [f"# Benchmark report: `{data.path.name}`", "", HOW_TO_READ, ""]
     if data.notes:
         parts += ["> **What this report cannot show.**", *[f"> - {n}" for n in data.notes], ""]
@@ -59,16 +64,24 @@ def render(run_dir: Path) -> Path:
             parts += [f"_This section could not be rendered from this run: "
                       f"{type(exc).__name__}: {exc}_", ""]
     plots.plt.close("all")
-    out = data.path / REPORT
-    atomic_write(out, "\n".join(parts).rstrip() + "\n")
-    return out
+    path = data.out / REPORT
+    atomic_write(path, "\n".join(parts).rstrip() + "\n")
+    return path
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", type=Path,
                         help="a run folder, e.g. results/20250101-120000-default")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write report.md and its figures here (default: into RUN_DIR)")
 
 
 def main(args) -> int:
-    print(f"wrote {render(args.run_dir)}")
+    try:
+        path = render(args.run_dir, args.out)
+    except PermissionError as exc:
+        where = args.out or args.run_dir
+        raise UsageError(f"cannot write the report in {where}: {exc.strerror}"
+                         " (a read-only folder? write it elsewhere with --out DIR)") from None
+    print(f"wrote {path}")
     return 0

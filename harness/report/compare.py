@@ -1,25 +1,23 @@
-"""python -m harness compare RUN_A RUN_B [--min-effect 0.10] [--alpha 0.01]  -- per-cell change.
+"""python -m harness compare RUN_A RUN_B [--min-effect 0.10] [--confidence 0.99]  -- per-cell change.
 
     python -m harness compare results/20250101-120000-default results/20250102-090000-default
 
-For every cell in both runs: the ratio of median step times B/A, and a
-two-sided Mann-Whitney U test on the raw samples (samples.csv). A cell is
-flagged only when the change is both statistically clear (p < alpha) and
-larger than a minimum effect: a bare percentage threshold cries wolf on a
-shared, noisy machine, and a bare p-value flags 1% changes nobody cares about.
-With 5 samples a side the smallest possible p is 0.008, so cells with fewer
-samples can never be flagged (the table says so). A cell that ran in A but
-failed, hung or diverged in B is a regression too.
+For every cell in both runs: B/A, the ratio of step times, estimated from the
+rounds (each round's value is the median of that round's samples; the steps inside
+one block are autocorrelated and never count as evidence). The estimate is the
+Hodges-Lehmann ratio with the Moses distribution-free interval that goes with the
+Mann-Whitney test (harness/measure/stats.py: shift_interval). A cell is "slower"
+only when the WHOLE interval lies above 1 + min_effect, and "faster" only when it
+lies wholly below 1 / (1 + min_effect): a change must be both clear and large enough.
+Rounds of one run share that run's machine state, so their interval cannot see
+run-to-run drift; `python -m harness stability` measures that drift on a machine,
+and --min-effect should sit above it (the README gives this machine's figures).
 
-The limit: samples within one run share that run's machine state, so the test
-cannot see run-to-run drift (a neighbour's load, a warmer CPU). Two runs of the
-same code minutes apart on a shared 2-core VM differed by up to 40% in a few
-cells, significantly; there, raise --min-effect. (Judging each cell relative to a
-reference cell of the same run was tried and dropped: cells run one after another,
-so it trades whole-run drift for the reference cell's own noise, and on two quick
-runs here it raised 3 false alarms where absolute times raised none.)
-
-Exit 0: no regression; 1: at least one cell slower or broken; 2: a path is not a run folder.
+A cell that ran in A but failed, hung, diverged, went missing or has no samples in B
+is a regression too. Before anything else, compare says when the two runs come from
+different machines, thread budgets or library versions.
+Exit 0: no regression; 1: a cell slower, broken or lost; 2: a path is not a
+readable run folder (or holds a value no bench wrote).
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.measure import stats
+from harness.report.tables import dig
 from harness.store import CellKey, RunFolder
 
 BROKEN = ("failed", "timeout", "diverged")
@@ -38,76 +37,103 @@ BROKEN = ("failed", "timeout", "diverged")
 @dataclass(frozen=True)
 class Change:
     key: CellKey
-    median_a: float | None  # seconds per step
+    median_a: float | None  # seconds per step: the median of A's round values
     median_b: float | None
-    ratio: float | None  # median_b / median_a: > 1 is slower
-    p: float | None  # Mann-Whitney U, two-sided, on the raw samples
-    verdict: str  # slower | faster | same | broken | fixed | not compared
+    ratio: stats.Interval | None  # B/A with its interval: > 1 is slower
+    verdict: str  # slower | faster | same | broken | lost | fixed | not compared
     note: str = ""
 
     @property
     def regression(self) -> bool:
-        return self.verdict in ("slower", "broken")
+        return self.verdict in ("slower", "broken", "lost")
 
 
-def _samples(folder: RunFolder) -> dict[CellKey, list[float]]:
-    out: dict[CellKey, list[float]] = {}
+def round_values(folder: RunFolder) -> dict[CellKey, list[float]]:
+    """{cell: [its value in each round]}, each the median of the round's samples."""
+    by: dict = {}
     for row in folder.samples:
-        out.setdefault(CellKey.of(row), []).append(float(row["seconds_per_step"]))
-    return out
+        by.setdefault(CellKey.of(row), {}).setdefault(row["round"], []).append(
+            float(row["seconds_per_step"]))
+    return {k: [stats.median(v) for v in rounds.values()] for k, rounds in by.items()}
 
 
 def compare_runs(a: RunFolder, b: RunFolder, min_effect: float = 0.10,
-                 alpha: float = 0.01) -> list[Change]:
+                 confidence: float = 0.99) -> list[Change]:
     """One Change per cell present in either run, in A's order then B's extras."""
     cells_a = {CellKey.of(r): r for r in a.cells}
     cells_b = {CellKey.of(r): r for r in b.cells}
-    samples_a, samples_b = _samples(a), _samples(b)
+    rounds_a, rounds_b = round_values(a), round_values(b)
     changes = []
     for k in list(cells_a) + [k for k in cells_b if k not in cells_a]:
         ra, rb = cells_a.get(k), cells_b.get(k)
-        if ra is None or rb is None:
-            changes.append(Change(k, None, None, None, None, "not compared",
-                                  f"only in {'B' if ra is None else 'A'}"))
+        sa, sb = (ra or {}).get("status"), (rb or {}).get("status")
+        if rb is None:
+            verdict = "lost" if sa == "ok" else "not compared"
+            changes.append(Change(k, None, None, None, verdict, "only in A"))
             continue
-        sa, sb = ra["status"], rb["status"]
-        if sa == "ok" and sb in BROKEN:
+        if ra is None:
+            changes.append(Change(k, None, None, None, "not compared", "only in B"))
+            continue
+        if sa == "ok" and sb != "ok":
             why = f"B: {sb} {rb.get('reason', '')}".strip()
-            changes.append(Change(k, None, None, None, None, "broken", why))
+            changes.append(Change(k, None, None, None, "broken" if sb in BROKEN else "lost",
+                                  why))
             continue
-        xa, xb = samples_a.get(k, []), samples_b.get(k, [])
-        if sa != "ok" or sb != "ok" or not xa or not xb:
+        xa, xb = rounds_a.get(k, []), rounds_b.get(k, [])
+        if sa == "ok" and not xb:
+            changes.append(Change(k, None, None, None, "lost", "B has no samples of it"))
+            continue
+        if sa != "ok" or not xa:
             verdict = "fixed" if sa in BROKEN and sb == "ok" else "not compared"
-            changes.append(Change(k, None, None, None, None, verdict, f"A: {sa}, B: {sb}"))
+            changes.append(Change(k, None, None, None, verdict, f"A: {sa}, B: {sb}"))
             continue
-        ma, mb = stats.median(xa), stats.median(xb)
-        ratio = mb / ma if ma > 0 else math.inf
-        p = stats.mann_whitney_p(xa, xb)
-        note = ""
-        if p < alpha and ratio > 1 + min_effect:
-            verdict = "slower"
-        elif p < alpha and ratio < 1 - min_effect:
-            verdict = "faster"
+        ratio = stats.shift_interval(xa, xb, confidence)
+        if ratio.confidence < confidence:
+            verdict, note = "same", f"too few rounds for a {confidence:.0%} interval"
+        elif ratio.low > 1 + min_effect:
+            verdict, note = "slower", ""
+        elif ratio.high < 1 / (1 + min_effect):
+            verdict, note = "faster", ""
         else:
             verdict = "same"
-            if abs(ratio - 1) > min_effect:
-                note = (f"too few samples to test ({len(xa)} vs {len(xb)})"
-                        if min(len(xa), len(xb)) < 5 else f"not significant (p={p:.2g})")
-        changes.append(Change(k, ma, mb, ratio, p, verdict, note))
+            note = "" if ratio.contains(1) else "a clear change, but under the minimum"
+        changes.append(Change(k, stats.median(xa), stats.median(xb), ratio, verdict, note))
     return changes
 
 
-def render(changes: list[Change], min_effect: float, alpha: float) -> str:
-    head = (*CellKey._fields, "A median", "B median", "B/A", "p", "verdict")
+def differences(a: RunFolder, b: RunFolder) -> list[str]:
+    """What differs between the two runs' machines, thread budgets and library versions."""
+    said = []
+    for what, path in (("CPU", "machine.cpu_model"), ("host", "machine.host"),
+                       ("GPUs", "machine.gpus"), ("Python", "machine.python"),
+                       ("usable CPUs", "machine.cpus.usable"), ("threads", "thread_budget.threads"),
+                       ("pinned CPUs", "thread_budget.cpus"),
+                       ("OPENBLAS_CORETYPE", "machine.OPENBLAS_CORETYPE")):
+        va, vb = dig(a.meta, path), dig(b.meta, path)
+        if va != vb:
+            said.append(f"{what}: {va!r} in A, {vb!r} in B")
+    libs_a, libs_b = dig(a.meta, "machine.versions", default={}), dig(b.meta, "machine.versions",
+                                                                      default={})
+    for lib in sorted(set(libs_a) | set(libs_b)):
+        if libs_a.get(lib) != libs_b.get(lib):
+            said.append(f"{lib}: {libs_a.get(lib)} in A, {libs_b.get(lib)} in B")
+    return said
+
+
+def render(changes: list[Change], min_effect: float, confidence: float) -> str:
+    head = (*CellKey._fields, "A median", "B median", "B/A", "interval", "verdict")
     rows = [(*c.key, stats.fmt_seconds(c.median_a), stats.fmt_seconds(c.median_b),
-             "-" if c.ratio is None else f"{c.ratio:.3f}", "-" if c.p is None else f"{c.p:.2g}",
+             "-" if c.ratio is None else f"{c.ratio.estimate:.3f}",
+             "-" if c.ratio is None else f"[{c.ratio.low:.3f}, {c.ratio.high:.3f}]",
              c.verdict + (f" ({c.note})" if c.note else "")) for c in changes]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip()
              for r in (head, *rows)]
-    n_reg = sum(c.regression for c in changes)
-    lines.append(f"\n{n_reg} regression(s); a change needs p < {alpha:g} (Mann-Whitney U) and "
-                 f"an effect above {min_effect:.0%}")
+    counts = {v: sum(c.verdict == v for c in changes) for v in ("slower", "faster", "broken",
+                                                                  "lost")}
+    lines.append(f"\n{counts['slower']} slower, {counts['faster']} faster, {counts['broken']}"
+                 f" broken, {counts['lost']} lost; a change needs its whole {confidence:.0%}"
+                 f" interval beyond a {min_effect:.0%} effect")
     return "\n".join(lines)
 
 
@@ -116,17 +142,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("run_b", metavar="RUN_B", help="the run to judge against it")
     parser.add_argument("--min-effect", type=float, default=0.10,
                         help="smallest relative change worth flagging (default 0.10 = 10%%)")
-    parser.add_argument("--alpha", type=float, default=0.01,
-                        help="significance level of the Mann-Whitney U test (default 0.01)")
+    parser.add_argument("--confidence", type=float, default=0.99,
+                        help="confidence of the interval of B/A (default 0.99)")
 
 
 def main(args) -> int:
-    if not args.min_effect >= 0 or not 0 < args.alpha < 1:
-        raise UsageError("--min-effect must be >= 0 and --alpha in (0, 1)")
+    if not (math.isfinite(args.min_effect) and args.min_effect >= 0):
+        raise UsageError(f"--min-effect must be a finite number >= 0, got {args.min_effect}")
+    if not (math.isfinite(args.confidence) and 0 < args.confidence < 1):
+        raise UsageError(f"--confidence must be between 0 and 1, got {args.confidence}")
     try:
         a, b = RunFolder.open(Path(args.run_a)), RunFolder.open(Path(args.run_b))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    changes = compare_runs(a, b, args.min_effect, args.alpha)
-    print(render(changes, args.min_effect, args.alpha))
+    for said in differences(a, b):
+        print(f"warning: the runs differ: {said}")
+    if not b.cells:
+        print(f"{args.run_b}: no cells at all (an empty or header-only cells.csv): nothing"
+              " can be compared")
+        return 1
+    changes = compare_runs(a, b, args.min_effect, args.confidence)
+    print(render(changes, args.min_effect, args.confidence))
     return 1 if any(c.regression for c in changes) else 0

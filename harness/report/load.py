@@ -18,7 +18,17 @@ import pandas as pd
 
 from harness.errors import UsageError
 from harness.report.tables import label_series
-from harness.store import CELLS, CHECK, META, SCHEMA_VERSION, TTA, read_frame, read_json
+from harness.store import (
+    CELLS,
+    CHECK,
+    META,
+    SAMPLES,
+    SCHEMA_VERSION,
+    TTA,
+    CellKey,
+    read_frame,
+    read_json,
+)
 
 
 @dataclass
@@ -31,6 +41,12 @@ class RunData:
     tta: pd.DataFrame | None
     check: dict | None
     notes: list[str] = field(default_factory=list)
+    # One row per (cell, round): the median of that round's samples, with the cell's label.
+    rounds: pd.DataFrame | None = None
+    out: Path | None = None  # where report.md and its figures go (default: the run folder)
+
+    def __post_init__(self):
+        self.out = self.path if self.out is None else self.out
 
     def lacks(self, *columns: str) -> list[str]:
         return [c for c in columns if self.cells is None or c not in self.cells.columns]
@@ -113,4 +129,17 @@ def load(folder: Path) -> RunData:
     cells = _read_cells(folder, notes)
     tta = _read(folder, TTA, [], read_frame)  # the tta section explains its absence
     check = _read(folder, CHECK, [], read_json)
-    return RunData(folder, meta, cells, tta, check if isinstance(check, dict) else None, notes)
+    rounds = _rounds(_read(folder, SAMPLES, [], read_frame), cells)
+    return RunData(folder, meta, cells, tta, check if isinstance(check, dict) else None, notes,
+                   rounds)
+
+
+def _rounds(samples: pd.DataFrame | None, cells: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Each cell's value per round (the median of its samples there), labelled as its cell."""
+    key = list(CellKey._fields)
+    if samples is None or cells is None or not {*key, "round", "seconds_per_step"} <= set(samples):
+        return None
+    values = samples.groupby([*key, "round"], as_index=False)["seconds_per_step"].median()
+    labels = cells[[*key, "label"]].astype({"size": str})
+    return values.astype({"size": str}).merge(labels, on=key).rename(
+        columns={"seconds_per_step": "value"})

@@ -49,7 +49,7 @@ def sec_tta(run: RunData) -> str:
     table = t.pivot_table(index="label", columns="dataset", values="shown", aggfunc="first")
     return (" ".join(lines) + " Wall-clock time from the first step, first-call cost included:"
             " what a user waits for.\n\n"
-            f"![time to accuracy]({plots.tta(t, run.path)})\n\n"
+            f"![time to accuracy]({plots.tta(t, run.out)})\n\n"
             + md_table(table.rename_axis(columns=None).reset_index()))
 
 
@@ -75,7 +75,7 @@ def sec_memory(run: RunData) -> str:
         text += (f" Memory taken while setting up (before the steps) is not in these peaks; the"
                  f" most was {fmt_mib(big['setup_mem_bytes'])}, by {big['label']} at size"
                  f" {big['size']} (column `setup_mem_bytes` of `cells.csv`).")
-    return (text + f"\n\n![memory]({plots.memory(ok, run.path)})\n\n"
+    return (text + f"\n\n![memory]({plots.memory(ok, run.out)})\n\n"
             + md_table(pivot(ok, "peak_mem_bytes", fmt_mib)))
 
 

@@ -106,14 +106,15 @@ def _size_axis(ax, df: pd.DataFrame) -> None:
 
 
 def speed(ok: pd.DataFrame, out_dir: Path, gpu_from: float | None = None) -> str:
-    """Step time vs FLOPs per step, log-log, error bars = one IQR centred on the median.
+    """Step time vs FLOPs per step, log-log, error bars = the 95% interval over rounds.
 
     gpu_from: FLOPs (between two sizes) from which the fastest GPU series beats the fastest
     CPU series; that part of the plot is shaded and labelled."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for label, impl, mode, device, g in _series(ok):
-        ax.errorbar(g["flops_per_step"], g["step_median_s"], yerr=g["step_iqr_s"] / 2,
-                    label=label, capsize=2, **style(impl, mode, device))
+        yerr = [g["step_median_s"] - g["step_low_s"], g["step_high_s"] - g["step_median_s"]]
+        ax.errorbar(g["flops_per_step"], g["step_median_s"], yerr=yerr, label=label, capsize=2,
+                    **style(impl, mode, device))
         _name_lone_points(ax, label, g["flops_per_step"], g["step_median_s"])
     _log_axes(ax, "work per training step (FLOPs, analytic)", "steady step time (seconds)",
               "Step time across sizes (lower is faster)")
@@ -130,10 +131,14 @@ def speed(ok: pd.DataFrame, out_dir: Path, gpu_from: float | None = None) -> str
 
 
 def speedup(ratios: pd.DataFrame, out_dir: Path) -> str:
-    """Speed-up over hand-written NumPy (numpy time / this time) vs FLOPs per step."""
+    """Speed-up over hand-written NumPy (numpy time / this time, paired by round) vs FLOPs per
+    step; error bars = the 95% interval over rounds. An error bar across the dotted line at 1
+    is no clear difference."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for label, impl, mode, device, g in _series(ratios):
-        ax.plot(g["flops_per_step"], g["speedup"], label=label, **style(impl, mode, device))
+        yerr = [g["speedup"] - g["speedup_low"], g["speedup_high"] - g["speedup"]]
+        ax.errorbar(g["flops_per_step"], g["speedup"], yerr=yerr, label=label, capsize=2,
+                    **style(impl, mode, device))
         _name_lone_points(ax, label, g["flops_per_step"], g["speedup"])
     # numpy's own series is the flat line at 1: the reference every other line is read against.
     _log_axes(ax, "work per training step (FLOPs, analytic)",

@@ -1,0 +1,223 @@
+"""The checker against hostile or sloppy user code, through `check --impl FILE.py:FUNCTION`.
+
+    .venv/bin/pytest tests/test_check_hostile.py
+
+One test per row of the README's table "What the checker withstands": the user's function
+runs in a process of its own (harness/check/sandbox.py), and only the checker's process
+decides. Most tests call harness.cli.main in-process (the user's code never runs there);
+the exit and --json cases also run the real `python -m harness`, where the user meets them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from harness import cli
+from tests.helpers import ROOT
+from tests.test_check_command import USER_FILE
+
+HOSTILE = USER_FILE + textwrap.dedent('''
+    import os, signal, subprocess, sys, time
+
+    def doubled(P, X, T, loss):
+        L, G = grads(P, X, T, loss)
+        return L, {k: 2 * g for k, g in G.items()}
+
+    def exits(P, X, T, loss):          # wrong gradients, then "success"
+        doubled(P, X, T, loss)
+        sys.exit(0)
+
+    def hard_exit(P, X, T, loss):
+        os._exit(0)
+
+    def patches_compare(P, X, T, loss):
+        import harness.check.agreement, harness.check.user
+        harness.check.agreement.compare = lambda *a, **k: []
+        harness.check.user.compare = lambda *a, **k: []
+        return doubled(P, X, T, loss)
+
+    def sleeps(P, X, T, loss):
+        time.sleep(3600)
+
+    def leaves_a_child(P, X, T, loss):
+        child = subprocess.Popen(["sleep", "600"])
+        with open(os.environ["PID_FILE"], "w") as f:
+            f.write(str(child.pid))
+        time.sleep(3600)
+
+    def segfaults(P, X, T, loss):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def prints(P, X, T, loss):
+        print("{not json", loss)
+        print("a warning", file=sys.stderr)
+        return grads(P, X, T, loss)
+
+    def forges_done(P, X, T, loss):    # claims the run is over, then leaves quietly
+        with open(sys.argv[3], "a") as results:
+            results.write('{"done": true}\\n')
+        sys.exit(0)
+
+    def as_torch(P, X, T, loss):
+        import torch
+        L, G = grads(P, X, T, loss)
+        t = lambda a: torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        return t(L), {k: t(g) for k, g in G.items()}
+
+    def as_jax(P, X, T, loss):
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        L, G = grads(P, X, T, loss)
+        return jax.numpy.asarray(L), {k: jax.numpy.asarray(g) for k, g in G.items()}
+
+    def as_lists(P, X, T, loss):
+        L, G = grads(P, X, T, loss)
+        return [L], {k: g.tolist() for k, g in G.items()}
+
+    class NoFloat:
+        def __float__(self):
+            raise RuntimeError("no float here")
+
+    def loss_without_float(P, X, T, loss):
+        return NoFloat(), grads(P, X, T, loss)[1]
+
+    def grad_not_an_array(P, X, T, loss):
+        L, G = grads(P, X, T, loss)
+        return L, dict(G, W1=object())
+
+    def slightly_off_with_a_float32_extra(P, X, T, loss):
+        L, G = grads(P, X, T, loss)
+        G = {k: g * (1 + 1e-6) for k, g in G.items()}
+        G["debug"] = np.zeros(3, np.float32)   # once loosened the tolerance to float32's
+        return L, G
+''')
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    path = tmp_path / "hostile.py"
+    path.write_text(HOSTILE)
+    return path
+
+
+def survives(pid: int, wait: float = 10) -> bool:
+    """Whether process `pid` still runs `wait` seconds from now (a killed orphan is a zombie
+    until init reaps it: that counts as dead)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def check(capsys, *argv) -> tuple[int, str]:
+    code = cli.main(["check", *map(str, argv)])
+    return code, capsys.readouterr().out
+
+
+def python_m_harness(*argv, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "check", *map(str, argv)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("function", ["exits", "hard_exit"])
+def test_an_exit_in_the_function_is_a_finding_not_agreement(hostile, function):
+    result = python_m_harness("--impl", f"{hostile}:{function}")
+    assert result.returncode == 1, result.stdout
+    assert "exited with code 0 with 0 of 6 results (sys.exit() or os._exit()" in result.stdout
+    assert "check: 6 of 26 comparisons DISAGREE" in result.stdout
+
+
+def test_an_exit_while_importing_the_file_is_a_finding(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(0)\ndef f(P, X, T, loss): pass\n")
+    result = python_m_harness("--impl", f"{tmp_path}/quits.py:f")
+    assert result.returncode == 1 and "exited with code 0 while importing the file" in result.stdout
+
+
+def test_patching_the_checker_from_the_function_changes_nothing(hostile, capsys):
+    code, out = check(capsys, "--impl", f"{hostile}:patches_compare")
+    assert code == 1 and "off by a factor of 2" in out and "24 of 50 comparisons DISAGREE" in out
+
+
+def test_a_function_that_never_returns_is_stopped_at_the_time_limit(hostile, capsys):
+    start = time.perf_counter()
+    code, out = check(capsys, "--impl", f"{hostile}:sleeps", "--timeout", "2")
+    assert code == 1 and "stopped at the time limit of 2 s with 0 of 6 results" in out
+    assert time.perf_counter() - start < 30
+
+
+def test_nothing_the_function_started_outlives_the_check(hostile, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PID_FILE", str(tmp_path / "pid"))
+    code, _ = check(capsys, "--impl", f"{hostile}:leaves_a_child", "--timeout", "3")
+    pid = int((tmp_path / "pid").read_text())
+    assert code == 1
+    assert not survives(pid), f"the function's child {pid} survived the check"
+
+
+def test_a_crash_is_a_finding_that_names_the_signal(hostile, capsys):
+    code, out = check(capsys, "--impl", f"{hostile}:segfaults")
+    assert code == 1 and "killed by signal SIGSEGV with 0 of 6 results" in out
+
+
+def test_forged_result_data_is_a_finding(hostile, capsys):
+    code, out = check(capsys, "--impl", f"{hostile}:forges_done")
+    assert code == 1 and "result data is malformed or was tampered with" in out
+
+
+def test_what_the_function_prints_never_breaks_json(hostile):
+    result = python_m_harness("--impl", f"{hostile}:prints", "--json")
+    report = json.loads(result.stdout)  # the whole of stdout is the checker's JSON
+    assert result.returncode == 0 and report["ok"] is True
+    assert report["user"]["stdout"].count("{not json") == 6
+    assert "a warning" in report["user"]["stderr"] and report["user"]["process"] == ""
+
+
+def test_what_the_function_prints_is_shown_in_the_human_report(hostile, capsys):
+    code, out = check(capsys, "--impl", f"{hostile}:prints")
+    assert code == 0 and "(stdout):\n  | {not json mse" in out and "  | a warning" in out
+
+
+@pytest.mark.parametrize("function", ["as_torch", "as_jax", "as_lists"])
+def test_correct_gradients_in_any_array_type_pass(hostile, capsys, function):
+    code, out = check(capsys, "--impl", f"{hostile}:{function}")
+    assert code == 0, out
+    assert "check: all 50 comparisons agree" in out
+
+
+@pytest.mark.parametrize("function, words", [
+    ("loss_without_float", "loss: the loss cannot be read as a number (RuntimeError: no float"),
+    ("grad_not_an_array", "W1: not an array of numbers (object:"),
+])
+def test_an_unreadable_result_is_a_finding_without_a_traceback(hostile, capsys, function, words):
+    code, out = check(capsys, "--impl", f"{hostile}:{function}")
+    assert code == 1 and words in out and "Traceback" not in out
+
+
+def test_an_extra_entry_is_reported_and_never_loosens_the_tolerance(hostile, capsys):
+    code, out = check(capsys, "--impl", f"{hostile}:slightly_off_with_a_float32_extra")
+    assert code == 1 and "also returned 'debug': reported, not compared" in out
+    fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert fails and all("> tolerance 1e-10)" in line for line in fails)
+
+
+def test_float32_check_holds_float32_results_to_float32s_tolerance(hostile, capsys):
+    code, out = check(capsys, "--impl", f"{hostile}:grads", "--dtype", "float32")
+    assert code == 0 and "grad       float32" in out and "1e-04  OK" in out
+
+
+def test_a_process_that_fails_after_its_last_result_is_a_finding(tmp_path, capsys):
+    exits_late = "\nimport atexit, os\natexit.register(os._exit, 5)\n"  # after main() returns
+    (tmp_path / "late.py").write_text(USER_FILE + exits_late)
+    code, out = check(capsys, "--impl", f"{tmp_path}/late.py:grads")
+    assert code == 1 and "(process): the user's process exited with code 5 after delivering" in out
