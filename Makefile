@@ -4,6 +4,8 @@
 #   make bench                # same set-up, run the default profile, write results/<run>/report.md
 #   make bench PROFILE=quick  # other profiles: quick, default, full, gpu
 #   make check                # gradient and trajectory agreement report
+#   make notebook             # re-execute docs/teaching.ipynb (from docs/teaching.py) in place; RUN=folder: that run
+#   make gpu-smoke PY=python3 # on the GPU machine, first: every GPU code path once, pass/FAIL (<90 s)
 #   make gpu PY=python3       # on the GPU machine: check on every device, gpu profile, report (<6 min)
 #
 # PY=python3 uses an interpreter that already has the dependencies (the GPU
@@ -22,7 +24,7 @@ PYTHON := $(VENV)/bin/python
 SETUP  := $(VENV)/.installed
 endif
 
-.PHONY: setup test bench check zoo gpu report lint clean
+.PHONY: setup test bench check zoo gpu gpu-smoke report lint clean notebook
 
 setup: $(SETUP)
 
@@ -51,8 +53,17 @@ gpu: $(SETUP)
 	$(PYTHON) -m harness bench --profile gpu --report $(ARGS); rc=$$?; \
 	echo "make gpu: $$(( $$(date +%s) - start )) s wall (exit $$rc)"; exit $$rc
 
+# Before `make gpu`: every GPU implementation and mode once at a tiny size (grads against
+# the reference, the benchmark worker, memory, precision, the peak); exit 1 on any FAIL.
+gpu-smoke: $(SETUP)
+	$(PYTHON) -m harness smoke $(ARGS)
+
 report: $(SETUP)
 	$(PYTHON) -m harness report $(RUN)
+
+# The teaching notebook, run top to bottom in a kernel of $(PYTHON); outputs written in place.
+notebook: $(SETUP)
+	$(if $(RUN),BACKPROP_BENCH_RUN=$(RUN) )$(PYTHON) -m harness.lessons.notebook
 
 lint: $(SETUP)
 	$(PYTHON) -m ruff check .

@@ -29,6 +29,8 @@ COMMANDS = {
     "bench": ("harness.bench.command",
               "time every implementation over a sweep of sizes; write a run folder"),
     "compare": ("harness.report.compare", "compare two runs cell by cell; exit 1 on a regression"),
+    "smoke": ("harness.bench.smoke",
+              "every GPU code path once at a tiny size, each a pass/FAIL row (`make gpu-smoke`)"),
     "stability": ("harness.bench.stability",
                   "run a benchmark twice (A/A) and show how far its figures move"),
     "report": ("harness.report.command", "render report.md and plots for a stored run"),

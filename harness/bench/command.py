@@ -166,6 +166,8 @@ def create(args) -> tuple[RunFolder, RunSettings, Plan]:
     options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     budget = {"threads": threads, "cpus": cpus,
               "env": cell_env(threads, "<fresh dir per cell>", "cpu")}
+    if "gpu" in the_plan.devices():
+        budget["env_gpu"] = cell_env(threads, "<fresh dir per cell>", "gpu")
     meta = {"profile": to_dict(profile), "options": options, "settings": to_dict(settings),
             "plan": to_dict(the_plan), "thread_budget": budget,
             "machine": machine.collect(str(REPO)), "peak": {}, "impl_info": {}, "runs": []}

@@ -27,6 +27,8 @@ from harness.measure.pool import Worker, WorkerError
 from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
 from harness.store import CellKey, RunFolder, TtaKey
 
+MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
+
 
 class Sweep:
     def __init__(self, folder: RunFolder, settings: RunSettings, budget: Budget = NO_BUDGET,
@@ -120,7 +122,9 @@ class Sweep:
             records, failed, done = walk_rounds(
                 {**workers, **peaks}, self.settings.policy, random.Random(_seed(group)),
                 self.budget, limit, samples_of=lambda k: 1 if k in peaks else None)
-            if done < self.settings.policy.rounds and not self.budget.can_start():
+            # Cut short by the wall budget: keep the size if it has the rounds a 95% interval
+            # needs (6), else leave it to --resume.
+            if done < min(MIN_ROUNDS, self.settings.policy.rounds) and not self.budget.can_start():
                 return False
             progress.done(f"{done} rounds", None)
             for key, exc in failed.items():

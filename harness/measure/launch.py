@@ -39,8 +39,11 @@ def cell_env(threads: int, cache_dir: str, device: str | None, memory: bool = Fa
     affinity (pinned in the child), and with one thread we also switch off its
     multi-threaded Eigen. Compile caches point at a fresh folder per cell, so a
     first call is a cold compile. JAX_PLATFORMS=cpu keeps JAX off a GPU in CPU
-    cells; JAX's 75% GPU preallocation is switched off for the memory pass only.
-    OPENBLAS_CORETYPE is left as the user set it (recorded in meta.json).
+    cells. JAX's 75% GPU preallocation is switched off wherever a GPU may be used (device
+    "gpu", and None: the probe): a size's GPU workers are alive together, and a second
+    JAX worker would find three quarters of the memory taken (steady steps are timed the
+    same: XLA's allocator keeps what it grew to). OPENBLAS_CORETYPE is left as the user
+    set it (recorded in meta.json).
     """
     env = {v: str(threads) for v in THREAD_VARS}
     xla = os.environ.get("XLA_FLAGS", "")
@@ -52,7 +55,7 @@ def cell_env(threads: int, cache_dir: str, device: str | None, memory: bool = Fa
     env["CUPY_CACHE_DIR"] = os.path.join(cache_dir, "cupy")
     if device == "cpu":
         env["JAX_PLATFORMS"] = "cpu"
-    if memory:
+    if memory or device != "cpu":
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     return env
 

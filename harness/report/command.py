@@ -1,5 +1,10 @@
 """python -m harness report RUN_DIR  -- write RUN_DIR/report.md and its PNG plots.
 
+    python -m harness report RUN_A RUN_B ... --out DIR   # one report from several runs
+
+With several run folders (runs of different machines: a CPU reference and a GPU run) the
+report is harness/report/multi.py's, written into DIR (required: no run folder is its home).
+
 A view over stored results, never a re-run: it reads only the run folder's
 meta.json, cells.csv, tta.csv and check.json (schema in docs/architecture.md)
 and never imports a framework. `render(run_dir)` is what `bench --report`
@@ -70,17 +75,27 @@ def render(run_dir: Path, out: Path | None = None) -> Path:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("run_dir", type=Path,
-                        help="a run folder, e.g. results/20250101-120000-default")
+    parser.add_argument("run_dir", type=Path, nargs="+", metavar="RUN_DIR",
+                        help="a run folder, e.g. results/20250101-120000-default; several: one"
+                             " report from all of them (needs --out)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="write report.md and its figures here (default: into RUN_DIR)")
 
 
 def main(args) -> int:
+    runs = args.run_dir
+    if len(runs) > 1 and args.out is None:
+        raise UsageError(f"{len(runs)} run folders make one report, which needs a folder of"
+                         " its own: add --out DIR")
     try:
-        path = render(args.run_dir, args.out)
+        if len(runs) > 1:
+            from harness.report.multi import render as render_runs
+
+            path = render_runs(runs, args.out)
+        else:
+            path = render(runs[0], args.out)
     except PermissionError as exc:
-        where = args.out or args.run_dir
+        where = args.out or runs[0]
         raise UsageError(f"cannot write the report in {where}: {exc.strerror}"
                          " (a read-only folder? write it elsewhere with --out DIR)") from None
     print(f"wrote {path}")

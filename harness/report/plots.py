@@ -221,3 +221,33 @@ def tta(df: pd.DataFrame, out_dir: Path) -> str:
         ax.invert_yaxis()
     fig.tight_layout()
     return save(fig, out_dir, "tta.png")
+
+
+def speed_by_run(frames: list[pd.DataFrame], out_dir: Path) -> str:
+    """Step time vs FLOPs per step, one panel per run (machine) on shared log axes, for a
+    report of several runs (harness/report/multi.py). Each frame is one run's cells that ran,
+    with `run` (its machine) and `label` (impl mode device) columns."""
+    n = len(frames)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.6 * rows), sharex=True,
+                             sharey=True, squeeze=False)
+    for ax, df in zip(axes.flat, frames, strict=False):
+        for label, impl, mode, device, g in _series(df):
+            if {"step_low_s", "step_high_s"} <= set(g) and g["step_low_s"].notna().all():
+                yerr = [g["step_median_s"] - g["step_low_s"], g["step_high_s"] - g["step_median_s"]]
+            else:
+                yerr = None
+            ax.errorbar(g["flops_per_step"], g["step_median_s"], yerr=yerr, label=label,
+                        capsize=2, **style(impl, mode, device))
+            _name_lone_points(ax, label, g["flops_per_step"], g["step_median_s"])
+        _log_axes(ax, "work per training step (FLOPs, analytic)", "steady step time (s)",
+                  str(df["run"].iloc[0]))
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle("Step time across sizes, one panel per machine (lower is faster; colour:"
+                 " implementation, line: mode, marker: device)", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out_dir, "speed_by_machine.png")

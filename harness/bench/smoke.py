@@ -1,0 +1,392 @@
+"""python -m harness smoke [--device gpu] [--impl torch,jax:jit] [--budget 80] [--json]
+
+    make gpu-smoke PY=python3      # on the GPU machine, before `make gpu`: under 90 s
+
+Every GPU code path of `make gpu`, once, at a tiny size, before the run that counts. One
+row per implementation and mode on the device, and one for the device's matmul peak:
+
+  available  the bench's probe (one process asks every series, as `bench` does); a series
+             it finds unavailable is a row saying why, and nothing more is started for it
+  grads      one loss_and_grads in float32 on the check's problem (12 x 5 -> 7 -> 3, bce,
+             sigmoid), in a fresh process, against the float64 NumPy reference at the
+             check's float32 tolerance; TF32 modes are held to a sanity bound (1e-2) only,
+             never to float32's: their matmuls carry ~1e-3 by design
+  timed      the benchmark worker of every cell (harness/measure/pool.py, a "time" job):
+             started (set-up, first call, warm-up), two samples timed, stopped
+  memory     the worker's peak-memory hook (on a GPU: the session's peak_memory())
+  precision  the matmul precision info() records, and that it is the mode's (GPU)
+  peak       the device's matmul-peak worker (a "peak" job), one sample
+
+The grads process and the worker of a series run side by side, and every series beside the
+others, so the whole costs its slowest series (a cold torch.compile, twice). Every process
+is bounded by a time limit and by the smoke's budget (--budget, default 80 s): a hang is a
+FAIL row with its reason, never the end of the smoke. Exit 0 when no row FAILed; a series
+that cannot run is "unavailable" with its reason, not a failure (on a machine without a GPU
+every row is unavailable, and the exit is 0); 1 when any row FAILed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import impls
+from harness.bench.children import Children
+from harness.errors import UsageError
+from harness.measure.launch import REPO, cell_env, launch
+from harness.measure.pool import Worker, WorkerError
+from harness.measure.spec import Cell, Job, RunSettings, Series, Size
+from harness.measure.stats import fmt_seconds
+from harness.measure.timing import Policy
+
+SIZE = Size("smoke", 64, 2, 8)  # the article's scale (the profiles' tiny)
+TF32_SANITY = 1e-2  # TF32 grads: far above TF32's ~1e-3, far below any real bug's error
+# Seconds each process may take, capped by what is left of the budget. A cold torch.compile
+# is the slowest honest step (10-35 s); anything past these is a hang.
+LIMITS = {"probe": 40.0, "grads": 60.0, "start": 60.0, "block": 15.0, "stop": 15.0}
+MARKER = "@@smoke@@ "
+STEPS = ("grads", "timed", "memory", "precision")
+
+
+@dataclass
+class Row:
+    name: str  # "torch eager gpu", or "peak gpu"
+    available: bool | None = None  # None: never found out (the process failed first)
+    reason: str = ""
+    steps: dict = field(default_factory=dict)  # step -> (ok: bool | None, short text, detail)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if any(ok is False for ok, _, _ in self.steps.values()):
+            return "FAIL"
+        return "unavailable" if self.available is False else "pass"
+
+    def to_json(self) -> dict:
+        return {"series": self.name, "status": self.status, "reason": self.reason,
+                "seconds": round(self.seconds, 2),
+                "steps": {k: {"ok": ok, "text": t, "detail": d}
+                          for k, (ok, t, d) in self.steps.items()}}
+
+
+class Smoke:
+    def __init__(self, device: str, series: list[Series], budget: float, threads: int = 2):
+        self.device, self.series = device, series
+        self.deadline = time.monotonic() + budget
+        self.children = Children()
+        self.settings = RunSettings(
+            threads=threads, cpus=None, loss="bce", lr=0.01, seed=0, activation="sigmoid",
+            policy=Policy(warmup_steps=2, sample_s=0.002, samples_per_block=2, rounds=1,
+                          warmup_max_s=1.0),
+            time_limit_s=LIMITS["start"], peak_n=256, peak_n_cpu=256, check=False,
+            check_timeout_s=LIMITS["grads"], wall_budget_s=budget)
+
+    def timeout(self, step: str) -> float | None:
+        """The step's limit, capped by what is left of the budget; None once it is spent."""
+        left = self.deadline - time.monotonic()
+        return None if left < 1.0 else min(LIMITS[step], left)
+
+    def env(self) -> dict:
+        return cell_env(self.settings.threads, self.children.folder(), self.device)
+
+    def run(self) -> list[Row]:
+        pool = ThreadPoolExecutor(max_workers=len(self.series) + 2)
+        try:
+            peak = pool.submit(self.peak_row)
+            answers, probe_error = self.probe()
+            rows = list(pool.map(lambda s: self.series_row(s, answers), self.series))
+            rows.append(peak.result())
+        finally:  # also on Ctrl-C: kill every process group first, so no thread waits on one
+            self.children.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+        if probe_error:
+            rows.append(Row("probe", steps={"probe": (False, "FAIL", probe_error)}))
+        return rows
+
+    def probe(self) -> tuple[dict, str]:
+        """available() of every series, in one process, as `bench` asks it."""
+        limit = self.timeout("probe")
+        if not self.series or limit is None:
+            return {}, "" if not self.series else "not run: the smoke's budget was spent"
+        job = Job("probe", self.settings, series=tuple(self.series))
+        env = cell_env(self.settings.threads, self.children.folder(), None, memory=True)
+        result, _ = launch(job, env, limit, self.children.adopt)
+        if result.get("status") != "ok":
+            # bench goes on without the probe's answers (each cell finds out for itself), but
+            # a probe that fails here would cost `make gpu` its time limit.
+            return {}, f"the bench's probe {result.get('status')}: {result.get('reason')}"
+        return result.get("available", {}), ""
+
+    def series_row(self, s: Series, answers: dict) -> Row:
+        row, t0 = Row(f"{s.impl} {s.mode} {s.device}"), time.monotonic()
+        known = answers.get(str(s))  # [ok, reason], or None when the probe failed
+        if known is not None and not known[0]:
+            row.available, row.reason = False, known[1]
+            return row
+        cell = Cell(s.impl, s.mode, s.device, "float32", SIZE)
+        with ThreadPoolExecutor(max_workers=1) as side:  # the worker beside the grads process
+            timed = side.submit(self.timed, row, cell)
+            grads = self.grads(s)
+            gone = timed.result()  # the worker's reason when it found the series unavailable
+        said = "the probe said it was available; " if known is not None else ""
+        if "available" not in grads:  # the grads process failed or hung
+            row.steps["grads"] = (False, "FAIL", f"{grads.get('status')}: {grads.get('reason')}")
+        elif not grads["available"]:
+            if known is None and gone is not None:  # no probe answer: both agree it cannot run
+                row.available, row.reason = False, str(grads.get("reason", ""))
+                row.steps.clear()
+            else:
+                row.steps["grads"] = (False, "FAIL", f"{said}its process says unavailable: "
+                                                     f"{grads.get('reason')}")
+        else:
+            row.available = True
+            row.steps["grads"] = _grads_step(grads["grads"])
+        if gone is not None and row.available is not False:
+            row.steps["timed"] = (False, "FAIL", f"{said}its worker says unavailable: {gone}")
+        row.seconds = time.monotonic() - t0
+        return row
+
+    def grads(self, s: Series) -> dict:
+        """One loss_and_grads against the reference, in a process of its own (`child`)."""
+        limit = self.timeout("grads")
+        if limit is None:
+            return {"status": "not run", "reason": "the smoke's budget was spent"}
+        cmd = [sys.executable, "-m", "harness.bench.smoke", s.impl, s.mode, s.device]
+        return _spawn(cmd, self.env(), limit, self.children.adopt)
+
+    def timed(self, row: Row, cell: Cell) -> str | None:
+        """The real worker path of a cell: start, two samples, stop; then its memory and
+        precision records. Returns the worker's reason when it found the cell unavailable."""
+        got = self._worker(row, Job("time", self.settings, cell=cell), samples=2)
+        if isinstance(got, str) or got is None:
+            return got
+        ready, final, _ = got
+        mem, method = ready.get("peak_mem_bytes"), str(ready.get("peak_mem_method") or "")
+        gpu = cell.device != "cpu"
+        ok = isinstance(mem, int) and (mem > 0 if gpu else mem >= 0) and (
+            method.startswith("session.peak_memory()") or not gpu)
+        row.steps["memory"] = ((True, f"{mem / 2**20:.1f} MiB", method) if ok else
+                               (False, "FAIL", f"peak_mem_bytes {mem!r} ({method or 'none'})"))
+        if final is None or not gpu:
+            return None
+        info = final.get("info") or {}
+        precision, device = str(info.get("matmul_precision", "")), str(info.get("device", ""))
+        expected = "tf32" if cell.mode in impls.get(cell.impl).timing_only else "highest"
+        if precision.startswith(expected) and device not in ("", "cpu"):
+            row.steps["precision"] = (True, expected, f"{precision}; device {device}")
+        else:
+            row.steps["precision"] = (False, "FAIL", f"info() says matmul_precision "
+                                      f"{precision!r}, device {device!r}; expected {expected}")
+        return None
+
+    def peak_row(self) -> Row:
+        row, t0 = Row(f"peak {self.device}"), time.monotonic()
+        got = self._worker(row, Job("peak", self.settings, device=self.device), samples=1)
+        if isinstance(got, str):
+            row.available, row.reason = False, got
+        elif got is not None:
+            row.available = True
+            ready, final, times = got
+            if final is not None:
+                gflops = ready["flops_per_step"] / min(times) / 1e9
+                row.steps["timed"] = (True, f"{gflops:.3g} GFLOP/s", f"{ready.get('method')}"
+                                      " (at a tiny n: the figure says only that it ran)")
+        row.seconds = time.monotonic() - t0
+        return row
+
+    def _worker(self, row: Row, job: Job, samples: int):
+        """Start a worker for `job`, time `samples` samples, stop it. Returns (ready, stop
+        reply or None when it failed, times); the worker's reason (a str) when it found the
+        job unavailable; None when it never got ready. row.steps["timed"] says how it went."""
+        worker = None
+        try:
+            limit = self.timeout("start")
+            if limit is None:
+                raise WorkerError("not run", "the smoke's budget was spent")
+            worker = Worker.start(job, self.env(), limit, self.children.adopt)
+            ready = worker.ready
+            if ready.get("status") == "unavailable":
+                return str(ready.get("reason", ""))
+            if ready.get("status") != "ready":
+                raise WorkerError(str(ready.get("status")), str(ready.get("reason")))
+            times = worker.block(samples, self.timeout("block") or 1.0)
+            final = worker.stop(self.timeout("stop") or 1.0)
+        except WorkerError as exc:
+            row.steps["timed"] = (False, "FAIL", f"worker {exc.status}: {exc.reason}")
+            return None
+        finally:
+            if worker is not None:
+                worker.close()
+        if not (len(times) == samples and all(math.isfinite(t) and t > 0 for t in times)
+                and final.get("status") == "ok"):
+            why = f"{final.get('status')}: {final.get('reason', '')}".rstrip(": ")
+            row.steps["timed"] = (False, "FAIL", f"samples {[f'{t:.3g}' for t in times]}, "
+                                                 f"stopped {why}")
+            return ready, None, times
+        row.steps["timed"] = (True, f"{fmt_seconds(min(times))}/step", f"{min(times)!r} s")
+        return ready, final, times
+
+
+def _grads_step(g: dict) -> tuple:
+    if g.get("error"):
+        return False, "FAIL", g["error"]
+    worst = g.get("worst_error")
+    text = "-" if worst is None else f"{worst:.1e}"
+    if g.get("timing_only"):
+        note = (f"timing-only (TF32): not held to float32's tolerance; sanity bound "
+                f"{TF32_SANITY:g}")
+        return g["ok"], text + "*", note
+    return g["ok"], text, f"tolerance {g.get('tolerance'):g}"
+
+
+def _spawn(cmd: list[str], env: dict, timeout: float, on_start) -> dict:
+    """Run `cmd` in a group of its own; its JSON after MARKER, or failed/timeout with why."""
+    full = {**os.environ, **env}
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full.get("PYTHONPATH")]))
+    proc = subprocess.Popen(cmd, cwd=REPO, env=full, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    on_start(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return {"status": "timeout", "reason": f"killed after {timeout:.0f} s"}
+    for line in reversed(out.splitlines()):
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER):])
+    last = (err.strip().splitlines() or ["no output"])[-1][:300]
+    return {"status": "failed", "reason": f"exit code {proc.returncode}: {last}"}
+
+
+# ---- the grads process: python -m harness.bench.smoke IMPL MODE DEVICE --------------------
+def child(name: str, mode: str, device: str) -> dict:
+    from harness.check.agreement import compare
+    from harness.check.problems import make_problem, reference
+    from harness.check.suite import F, H, K, N
+
+    impl = impls.get(name)
+    ok, why = impl.available(device, mode)  # imports the framework
+    if not ok:
+        return {"available": False, "reason": why}
+    p = make_problem(N, F, H, K, seed=0).cast("float32")
+    t0 = time.perf_counter()
+    try:
+        L, G = impl.loss_and_grads(p.params, p.X, p.T, loss="bce", dtype="float32",
+                                   device=device, mode=mode, activation="sigmoid")
+    except Exception as exc:
+        return {"available": True, "grads": {"ok": False, "error": _one_line(exc)}}
+    seconds = time.perf_counter() - t0
+    L0, G0 = reference(p.params, p.X, p.T, "bce", "sigmoid")
+    rows = compare({"loss": L0, **G0}, {"loss": L, **G}, "grad", "float32", N, K, impl=name,
+                   mode=mode, device=device, loss="bce", activation="sigmoid", problem=p.name)
+    errors = [r.worst_error for r in rows]
+    timing_only = mode in impl.timing_only
+    if timing_only:
+        good = all(e is not None and e <= TF32_SANITY for e in errors)
+        error = "" if good else f"worst error {max(e or math.inf for e in errors):.2e} > " \
+                                f"the TF32 sanity bound {TF32_SANITY:g}"
+    else:
+        good = all(r.ok for r in rows)
+        error = next((r.message() for r in rows if not r.ok), "")
+    return {"available": True, "grads": {
+        "ok": good, "error": error, "timing_only": timing_only, "seconds": seconds,
+        "worst_error": max((e for e in errors if e is not None), default=None),
+        "tolerance": TF32_SANITY if timing_only else rows[0].tolerance}}
+
+
+def _one_line(exc: BaseException) -> str:
+    return (f"{type(exc).__name__}: {exc}".splitlines() or ["?"])[0][:300]
+
+
+# ---- the command -------------------------------------------------------------------------
+def select(device: str, specs: list[str] | None) -> list[Series]:
+    """The series to smoke: every registered implementation and mode (on a GPU, all but the
+    NumPy reference, which runs on the CPU only), or those `specs` name (NAME or NAME:MODE)."""
+    out = []
+    for spec in specs or []:
+        name, _, mode = spec.partition(":")
+        impl = impls.get(name)  # ContractError naming the known ones: exit 2
+        if mode and mode not in impl.modes:
+            raise UsageError(f"unknown mode {mode!r} for {name}; expected one of "
+                             f"{', '.join(impl.modes)}")
+        out += [Series(name, m, device) for m in ([mode] if mode else impl.modes)]
+    if specs is None:
+        out = [Series(n, m, device) for n in impls.names() for m in impls.get(n).modes
+               if not (device == "gpu" and n == "numpy")]
+    return list(dict.fromkeys(out))
+
+
+def render(rows: list[Row], device: str, seconds: float) -> str:
+    head = ("series", "result", *STEPS, "s", "detail")
+    table = []
+    for r in rows:
+        cells = [r.steps.get(k, (None, "-", ""))[1] for k in STEPS]
+        if r.status == "unavailable":
+            detail = r.reason
+        else:
+            failed = [f"{k}: {d}" for k, (ok, _, d) in r.steps.items() if ok is False]
+            notes = [d for k, (ok, t, d) in r.steps.items() if t.endswith("*")]
+            detail = "; ".join(failed or notes)
+        table.append((r.name, r.status, *cells, f"{r.seconds:.1f}", detail))
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *table, strict=True)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(t, widths, strict=True)).rstrip()
+             for t in (head, *table)]
+    counts = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "unavailable")}
+    lines.append(f"smoke ({device}, size {SIZE.n_samples} x {SIZE.n_features} -> "
+                 f"{SIZE.n_hidden} -> {SIZE.n_outputs}, float32): {counts['pass']} pass, "
+                 f"{counts['FAIL']} FAIL, {counts['unavailable']} unavailable in {seconds:.0f} s")
+    ran = [r for r in rows if r.status != "unavailable" and not r.name.startswith("peak")]
+    lost = [r.name for r in rows if r.status == "unavailable" and not r.name.startswith("peak")]
+    if device == "gpu" and ran and lost:
+        lines.append(f"note: {ran[0].name} runs here, but {', '.join(lost)} cannot: "
+                     f"`make gpu` will have no rows for them")
+    return "\n".join(lines)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--device", choices=("gpu", "cpu"), default="gpu",
+                        help="the device to smoke (default gpu; cpu rehearses the machinery)")
+    parser.add_argument("--impl", action="append", metavar="NAME[:MODE]",
+                        help="only these series (repeatable, comma-separated)")
+    parser.add_argument("--budget", type=float, default=80.0, metavar="S",
+                        help="seconds for everything, hangs included (default 80)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def main(args) -> int:
+    if not (math.isfinite(args.budget) and args.budget > 0):
+        raise UsageError(f"--budget must be a finite number of seconds > 0, got {args.budget}")
+    specs = None if not args.impl else [v.strip() for item in args.impl
+                                        for v in item.split(",") if v.strip()]
+    series = select(args.device, specs)
+    t0 = time.monotonic()
+    rows = Smoke(args.device, series, args.budget).run()
+    seconds = time.monotonic() - t0
+    ok = not any(r.status == "FAIL" for r in rows)
+    if args.json:
+        print(json.dumps({"ok": ok, "device": args.device, "seconds": round(seconds, 1),
+                          "rows": [r.to_json() for r in rows]}, indent=1))
+    else:
+        print(render(rows, args.device, seconds))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    try:
+        result = child(*sys.argv[1:4])
+    except Exception as exc:  # the row says what broke; the parent never sees a traceback
+        result = {"status": "failed", "reason": _one_line(exc)}
+    sys.stdout.write("\n" + MARKER + json.dumps(result, default=str) + "\n")
+    sys.stdout.flush()
