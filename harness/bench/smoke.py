@@ -2,36 +2,25 @@
 
     make gpu-smoke PY=python3      # on the GPU machine, before `make gpu`: under 90 s
 
-Every GPU code path of `make gpu`, once, at a tiny size, before the run that counts. One
-row per implementation and mode on the device, and one for the device's matmul peak:
-
-  available  the bench's probe (one process asks every series, as `bench` does); a series
-             it finds unavailable is a row saying why, and nothing more is started for it
-  grads      one loss_and_grads in float32 on the check's problem (12 x 5 -> 7 -> 3, bce,
-             sigmoid), in a fresh process, against the float64 NumPy reference at the
-             check's float32 tolerance; TF32 modes are held to a sanity bound (1e-2) only,
-             never to float32's: their matmuls carry ~1e-3 by design
-  timed      the benchmark worker of every cell (harness/measure/pool.py, a "time" job):
-             started (set-up, first call, warm-up), two samples timed, stopped
-  memory     the worker's peak-memory hook (on a GPU: the session's peak_memory())
-  precision  the matmul precision info() records, and that it is the mode's (GPU)
-  peak       the device's matmul-peak worker (a "peak" job), one sample
-
-The grads process and the worker of a series run side by side, and every series beside the
-others, so the whole costs its slowest series (a cold torch.compile, twice). Every process
-is bounded by a time limit and by the smoke's budget (--budget, default 80 s): a hang is a
-FAIL row with its reason, never the end of the smoke. Exit 0 when no row FAILed; a series
-that cannot run is "unavailable" with its reason, not a failure (on a machine without a GPU
-every row is unavailable, and the exit is 0); 1 when any row FAILed.
+Every GPU code path of `make gpu`, once, at a tiny size, before the run that counts: one row
+per implementation and mode on the device, and one for the device's matmul peak.
+  available  the bench's probe; an unavailable series is a row saying why, nothing more
+  grads      one float32 loss_and_grads in a fresh process (harness/bench/smoke_grads.py)
+             against the float64 reference at float32's tolerance (TF32 modes: a 1e-2
+             sanity bound only, their matmuls carry ~1e-3 by design)
+  timed      the cell's benchmark worker: set-up, first call, warm-up, two samples, stop
+  memory     the worker's peak-memory hook; precision: what info() records for the mode
+  peak       the device's matmul-peak worker, one sample
+Series run side by side, so the smoke costs its slowest (a cold torch.compile). Every
+process is bounded by a time limit and by --budget: a hang is a FAIL row, never the end of
+the smoke. Exit 0 when no row FAILed (on a machine without a GPU every row is unavailable
+with its reason, and the exit is 0); 1 when any row FAILed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,19 +28,18 @@ from dataclasses import dataclass, field
 
 import impls
 from harness.bench.children import Children
+from harness.bench.smoke_grads import TF32_SANITY, spawn
 from harness.errors import UsageError
-from harness.measure.launch import REPO, cell_env, launch
+from harness.measure.launch import cell_env, launch
 from harness.measure.pool import Worker, WorkerError
 from harness.measure.spec import Cell, Job, RunSettings, Series, Size
 from harness.measure.stats import fmt_seconds
 from harness.measure.timing import Policy
 
 SIZE = Size("smoke", 64, 2, 8)  # the article's scale (the profiles' tiny)
-TF32_SANITY = 1e-2  # TF32 grads: far above TF32's ~1e-3, far below any real bug's error
 # Seconds each process may take, capped by what is left of the budget. A cold torch.compile
 # is the slowest honest step (10-35 s); anything past these is a hang.
 LIMITS = {"probe": 40.0, "grads": 60.0, "start": 60.0, "block": 15.0, "stop": 15.0}
-MARKER = "@@smoke@@ "
 STEPS = ("grads", "timed", "memory", "precision")
 
 
@@ -158,8 +146,8 @@ class Smoke:
         limit = self.timeout("grads")
         if limit is None:
             return {"status": "not run", "reason": "the smoke's budget was spent"}
-        cmd = [sys.executable, "-m", "harness.bench.smoke", s.impl, s.mode, s.device]
-        return _spawn(cmd, self.env(), limit, self.children.adopt)
+        cmd = [sys.executable, "-m", "harness.bench.smoke_grads", s.impl, s.mode, s.device]
+        return spawn(cmd, self.env(), limit, self.children.adopt)
 
     def timed(self, row: Row, cell: Cell) -> str | None:
         """The real worker path of a cell: start, two samples, stop; then its memory and
@@ -246,70 +234,6 @@ def _grads_step(g: dict) -> tuple:
     return g["ok"], text, f"tolerance {g.get('tolerance'):g}"
 
 
-def _spawn(cmd: list[str], env: dict, timeout: float, on_start) -> dict:
-    """Run `cmd` in a group of its own; its JSON after MARKER, or failed/timeout with why."""
-    full = {**os.environ, **env}
-    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full.get("PYTHONPATH")]))
-    proc = subprocess.Popen(cmd, cwd=REPO, env=full, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    on_start(proc.pid)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        return {"status": "timeout", "reason": f"killed after {timeout:.0f} s"}
-    for line in reversed(out.splitlines()):
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])
-    last = (err.strip().splitlines() or ["no output"])[-1][:300]
-    return {"status": "failed", "reason": f"exit code {proc.returncode}: {last}"}
-
-
-# ---- the grads process: python -m harness.bench.smoke IMPL MODE DEVICE --------------------
-def child(name: str, mode: str, device: str) -> dict:
-    from harness.check.agreement import compare
-    from harness.check.problems import make_problem, reference
-    from harness.check.suite import F, H, K, N
-
-    impl = impls.get(name)
-    ok, why = impl.available(device, mode)  # imports the framework
-    if not ok:
-        return {"available": False, "reason": why}
-    p = make_problem(N, F, H, K, seed=0).cast("float32")
-    t0 = time.perf_counter()
-    try:
-        L, G = impl.loss_and_grads(p.params, p.X, p.T, loss="bce", dtype="float32",
-                                   device=device, mode=mode, activation="sigmoid")
-    except Exception as exc:
-        return {"available": True, "grads": {"ok": False, "error": _one_line(exc)}}
-    seconds = time.perf_counter() - t0
-    L0, G0 = reference(p.params, p.X, p.T, "bce", "sigmoid")
-    rows = compare({"loss": L0, **G0}, {"loss": L, **G}, "grad", "float32", N, K, impl=name,
-                   mode=mode, device=device, loss="bce", activation="sigmoid", problem=p.name)
-    errors = [r.worst_error for r in rows]
-    timing_only = mode in impl.timing_only
-    if timing_only:
-        good = all(e is not None and e <= TF32_SANITY for e in errors)
-        error = "" if good else f"worst error {max(e or math.inf for e in errors):.2e} > " \
-                                f"the TF32 sanity bound {TF32_SANITY:g}"
-    else:
-        good = all(r.ok for r in rows)
-        error = next((r.message() for r in rows if not r.ok), "")
-    return {"available": True, "grads": {
-        "ok": good, "error": error, "timing_only": timing_only, "seconds": seconds,
-        "worst_error": max((e for e in errors if e is not None), default=None),
-        "tolerance": TF32_SANITY if timing_only else rows[0].tolerance}}
-
-
-def _one_line(exc: BaseException) -> str:
-    return (f"{type(exc).__name__}: {exc}".splitlines() or ["?"])[0][:300]
-
-
 # ---- the command -------------------------------------------------------------------------
 def select(device: str, specs: list[str] | None) -> list[Series]:
     """The series to smoke: every registered implementation and mode (on a GPU, all but the
@@ -382,11 +306,3 @@ def main(args) -> int:
         print(render(rows, args.device, seconds))
     return 0 if ok else 1
 
-
-if __name__ == "__main__":
-    try:
-        result = child(*sys.argv[1:4])
-    except Exception as exc:  # the row says what broke; the parent never sees a traceback
-        result = {"status": "failed", "reason": _one_line(exc)}
-    sys.stdout.write("\n" + MARKER + json.dumps(result, default=str) + "\n")
-    sys.stdout.flush()
