@@ -9,9 +9,18 @@ Pure functions, as in JAX's `mnist_classifier_fromscratch` example: forward
 and loss written with jax.numpy, gradients from `jax.value_and_grad`, and the
 whole update (loss, gradients, step) as one function. Modes:
 
-    jit       that function under one jax.jit, parameter buffers donated
-    nojit     the same function called op by op (no jit)
-    jit-tf32  jit with TF32 matmuls (GPU only; timed, not checked)
+    jit        that function under one jax.jit, parameter buffers donated
+    jit-async  the same, with JAX's asynchronous CPU dispatch left on (JAX's default)
+    nojit      the same function called op by op (no jit)
+    jit-tf32   jit with TF32 matmuls (GPU only; timed, not checked)
+
+On the CPU, every mode but jit-async dispatches synchronously. JAX's default
+(since 0.4.31) hands each computation to another thread; on the 2-vCPU machine this
+project is measured on, that hand-off cost 5-30 us, depending on whether the other
+vCPU happened to be awake, which made the tiny step bimodal (14 or 25 us, the mix
+changing from run to run) and a 10-round median irreproducible. Synchronous dispatch
+ran it at a steady 19 us (README, "Reproducible timings"). jit-async keeps JAX's
+default for anyone who wants to see it.
 
 jax is imported lazily (see _jax), so listing implementations never needs it.
 """
@@ -26,7 +35,7 @@ import numpy as np
 
 from impls.base import Implementation, SessionDefaults
 
-MODES = ("jit", "nojit", "jit-tf32")
+MODES = ("jit", "jit-async", "nojit", "jit-tf32")
 
 
 @functools.cache
@@ -110,6 +119,12 @@ def _precision(mode: str):
 
 
 @functools.cache
+def _dispatch(mode: str) -> None:
+    """Asynchronous CPU dispatch only for jit-async (see the module's docstring). A global
+    switch of JAX's, read at every dispatch: set before each use of a mode."""
+    _jax().config.update("jax_cpu_enable_async_dispatch", mode == "jit-async")
+
+
 def _functions(loss: str, activation: str, mode: str):
     """(grads, step) for one configuration; jitted once and reused across calls."""
     jax = _jax()
@@ -127,6 +142,7 @@ def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
     jax = _jax()
     dev = _device(device)
     P, X, T = jax.device_put((P, X, T), dev)
+    _dispatch(mode)
     grads_of, _ = _functions(loss, activation, mode)
     L, G = grads_of(P, X, T)
     return float(L), {k: np.array(v, copy=True) for k, v in G.items()}
@@ -140,6 +156,7 @@ class JaxSession(SessionDefaults):
         # An explicit-dtype device scalar: a Python float would be fine too (weakly typed),
         # but a traced argument means one compilation for every learning rate.
         self.lr = self.jax.device_put(np.asarray(lr, dtype=dtype), self.dev)
+        _dispatch(mode)  # the session's process times one mode: set once, here
         self._step = _functions(loss, activation, mode)[1]
         self._last = None
 
@@ -213,6 +230,7 @@ def info(device: str, mode: str) -> dict:
                             else "highest (lax.Precision.HIGHEST: full float32, TF32 off)",
         "x64": bool(jax.config.jax_enable_x64),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "cpu_async_dispatch": bool(jax.config.read("jax_cpu_enable_async_dispatch")),
     }
 
 
@@ -228,6 +246,8 @@ IMPL = Implementation(
     mode_notes={
         "jit": "the whole update in one jax.jit, parameter buffers donated",
         "nojit": "the same functions op by op, no jit",
+        "jit-async": "jit with JAX's asynchronous CPU dispatch (its default); jit and nojit "
+                     "dispatch synchronously on the CPU",
         "jit-tf32": "jit with TF32 matmuls (GPU only; timing only)",
     },
     timing_only=("jit-tf32",),

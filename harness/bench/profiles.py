@@ -110,7 +110,7 @@ PROFILES: dict[str, Profile] = {
         name="full", sizes=(TINY, SMALL, MEDIUM, LARGE, XLARGE),
         entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
                  Entry("torch", "eager"), Entry("torch", "compile"),
-                 Entry("jax", "jit"), Entry("jax", "nojit")),
+                 Entry("jax", "jit"), Entry("jax", "jit-async"), Entry("jax", "nojit")),
         dtypes=("float32", "float64"),
         policy=Policy(warmup_steps=20, sample_s=0.020, samples_per_block=3, rounds=15),
         time_limit_s=300.0, peak_n=4096,
