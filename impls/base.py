@@ -109,36 +109,54 @@ class Implementation:
                 f"unknown mode {mode!r} for {self.name}; expected one of {', '.join(self.modes)}")
         return mode
 
-    def available(self, device: str = "cpu", mode: str | None = None) -> tuple[bool, str]:
+    def available(self, device: str = "cpu", mode: str | None = None,
+                  workers: int = 1) -> tuple[bool, str]:
         """(True, "") when this implementation can run on `device`, else (False, reason).
 
-        Never raises, whatever it is given: an unknown device or mode is a reason too.
+        Never raises, whatever it is given: an unknown device or mode is a reason too. With
+        workers > 1, also whether its data-parallel engine can run here (impls/parallel/).
         """
         try:
             contract.check_device(device)
             mode = self._mode(mode)
+            workers = contract.check_workers(workers)
         except ContractError as exc:
             return False, str(exc)
         try:
-            return self._available(device, mode)
+            ok, why = self._available(device, mode)
+            if ok and workers > 1:
+                from impls import parallel
+
+                ok, why = parallel.available(self.name, device, mode, workers)
+            return ok, why
         except Exception as exc:  # a broken install is a reason, never a crash
             return False, f"{type(exc).__name__}: {exc}"
 
-    def _require(self, device: str, mode: str) -> None:
-        ok, why = self.available(device, mode)
+    def _require(self, device: str, mode: str, workers: int = 1) -> None:
+        ok, why = self.available(device, mode, workers)
         if not ok:
-            raise Unavailable(f"{self.name} ({mode}) is unavailable on {device}: {why}")
+            at = f" with workers={workers}" if workers > 1 else ""
+            raise Unavailable(f"{self.name} ({mode}){at} is unavailable on {device}: {why}")
 
     def loss_and_grads(self, params, X, T, loss: str = "mse", dtype: str = "float64",
                        device: str = "cpu", mode: str | None = None,
-                       activation: str = "sigmoid") -> tuple[float, dict[str, np.ndarray]]:
+                       activation: str = "sigmoid",
+                       workers: int = 1) -> tuple[float, dict[str, np.ndarray]]:
         """Loss (float) and gradients (NumPy, layout of `params`, in `dtype`) at `params`.
 
         params: W1 (F, H), b1 (H,), W2 (H, K), b2 (K,); X (N, F); T (N, K) in [0, 1].
+        workers > 1: the batch split over that many worker processes (impls/parallel/).
         """
         contract.check_call(params, X, T, loss, dtype, device, activation)
         mode = self._mode(mode)
-        self._require(device, mode)
+        workers = contract.check_workers(workers, len(X))
+        self._require(device, mode, workers)
+        if workers > 1:
+            from impls import parallel
+
+            return parallel.loss_and_grads(self.name, params, X, T, loss=loss, dtype=dtype,
+                                           device=device, mode=mode, activation=activation,
+                                           workers=workers)
         P = contract.cast(params, dtype)
         value, grads = self._loss_and_grads(P, np.asarray(X, dtype=dtype), np.asarray(T, dtype=dtype),
                                             loss=loss, dtype=dtype, device=device, mode=mode,
@@ -158,15 +176,29 @@ class Implementation:
 
     def train(self, params, X, T, loss: str = "mse", lr: float = 0.5, epochs: int = 20,
               batch_size: int | None = None, dtype: str = "float64", device: str = "cpu",
-              seed: int = 0, mode: str | None = None, activation: str = "sigmoid"):
+              seed: int = 0, mode: str | None = None, activation: str = "sigmoid",
+              workers: int = 1):
         """Plain gradient descent for `epochs` epochs; returns (params, history).
 
         history[e] is the loss before epoch e's updates, averaged over its batches
         (each batch's loss is taken just before that batch's update). A diverging run
         does not raise: its history holds NaN or inf and `history.diverged` is True
-        (impls/contract.py, "Divergence").
+        (impls/contract.py, "Divergence"). workers > 1: W worker processes, each on a
+        contiguous shard of every batch, launched by the engine's own launcher
+        (impls/parallel/); the same result within the contract's tolerances.
         """
         lr, epochs, batch_size, seed = contract.check_train(lr, epochs, batch_size, seed, dtype)
+        workers = contract.check_workers(workers)
+        if workers > 1:
+            contract.check_call(params, X, T, loss, dtype, device, activation)
+            mode = self._mode(mode)
+            contract.check_workers(workers, len(X), batch_size)
+            self._require(device, mode, workers)
+            from impls import parallel
+
+            return parallel.train(self.name, params, X, T, loss=loss, lr=lr, epochs=epochs,
+                                  batch_size=batch_size, dtype=dtype, device=device, seed=seed,
+                                  mode=mode, activation=activation, workers=workers)
         s = self.session(params, X, T, loss=loss, lr=lr, dtype=dtype, device=device, mode=mode,
                          activation=activation)
         history = contract.History()

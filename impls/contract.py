@@ -31,6 +31,7 @@ reverse. It imports NumPy only, never a framework.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -232,6 +233,44 @@ def check_train(lr, epochs, batch_size, seed, dtype: str | None = None):
         raise ContractError(f"lr={lr!r} does not fit in {dtype} (largest "
                             f"{np.finfo(dtype).max:.3g})")
     return lr, epochs, batch_size, seed
+
+
+# ---- workers (data parallelism, impls/parallel/) ---------------------------------------------
+# At most 2 workers per usable core: past one per core data parallelism buys nothing on one host,
+# and workers that busy-poll in a collective (MPICH does) slow each other down; 2 per core still
+# lets tests run W = 3 or 4 on a 2-core machine.
+WORKERS_PER_CORE = 2
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (taskset and cgroup cpusets respected)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def smallest_batch(n_samples: int, batch_size: int | None) -> int:
+    """Rows in the smallest batch of an epoch (the last one when batch_size does not divide N)."""
+    full = batch_size is None or batch_size >= n_samples
+    return n_samples if full else n_samples % batch_size or batch_size
+
+
+def check_workers(workers, n_samples: int | None = None, batch_size: int | None = None) -> int:
+    """`workers` as an int, or a one-line ContractError naming it: the number rule, at most
+    WORKERS_PER_CORE per usable core, and (given the data) at least one row of the smallest
+    batch per worker. workers=1 is today's single process and is always valid."""
+    workers = check_number("workers", workers, "positive int")
+    if workers > 1:
+        cores = usable_cores()
+        if workers > cores * WORKERS_PER_CORE:
+            raise ContractError(f"workers={workers} exceeds the limit of {cores * WORKERS_PER_CORE} "
+                                f"({cores} usable cores x {WORKERS_PER_CORE} workers per core)")
+    if n_samples is not None and workers > 1:
+        small = smallest_batch(n_samples, batch_size)
+        if small < workers:
+            where = ("the full batch" if small == n_samples else
+                     f"the last batch of each epoch: N={n_samples}, batch_size={batch_size}")
+            raise ContractError(f"workers={workers} but the smallest batch has {small} "
+                                f"row{'s' * (small != 1)} ({where}); every worker needs at least one row")
+    return workers
 
 
 class History(list):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import cli
-from harness.check import article, bugs, zoo
+from harness.check import article, bugs, dp_bugs, zoo
 from harness.check.problems import make_problem
 from harness.check.user import check_function
 
@@ -98,3 +98,50 @@ def test_zoo_command_passes_and_prints_json(capsys):
 def test_zoo_rejects_bad_seeds(capsys):
     assert cli.main(["zoo", "--seeds", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: --seeds")
+
+
+# ---- the data-parallel bugs (harness/check/dp_bugs.py), the zoo's second table ----------------
+@pytest.mark.parametrize("bug", zoo.DP_BUGS, ids=[b.name for b in zoo.DP_BUGS])
+def test_every_data_parallel_bug_is_caught_on_unequal_shards(bug):
+    s = zoo.dp_summary(bug, seeds=3)
+    assert s["caught"] and s["runs"] == len(zoo.DP_SHAPES) * 3 * 2
+
+
+def test_averaging_local_means_is_invisible_on_equal_shards():
+    """Why the problems need N not divisible by W: on equal shards (a) and (d') are exact."""
+    for name in ("mean_of_local_means", "params_averaged"):
+        s = zoo.dp_summary(next(b for b in zoo.DP_BUGS if b.name == name), seeds=1)
+        assert s["caught"] and s["equal_shards_caught"] == 0
+
+
+@pytest.mark.parametrize("name, tensor, words", [
+    ("mean_of_local_means", "W1", "average of the workers' local means (sum g_r / W): shards of 7+6"),
+    ("sum_not_divided", "b2", "sum of the workers' local means (sum g_r): not divided by the world"),
+    ("partial_allreduce", "b2", "b1, b2 equal worker 0's own share"),
+    ("params_allreduced", "W1", "the PARAMETERS were summed over the workers"),
+    ("whole_batch", "W1", "off by a factor of W=2, the number of workers"),
+    ("whole_batch_planned", "(rows)", "exact numbers; row audit: the workers read 26 rows of a "
+                                      "batch of 13"),
+])
+def test_data_parallel_diagnosis_names_the_reduction(name, tensor, words):
+    s = zoo.dp_summary(next(b for b in zoo.DP_BUGS if b.name == name), seeds=1)
+    assert s["tensor"] == tensor and words in s["diagnosis"], s
+    assert "(y-t)^2" not in s["diagnosis"]  # the single-process factor-2 story would mislead
+
+
+def test_the_correct_reduction_raises_no_false_alarm_and_equals_one_process():
+    f = dp_bugs.dp_variant(None, workers=3)
+    problems = zoo.dp_problems(3) + zoo.dp_problems(3, equal=True)
+    rows = check_function(f, problems, impl="zoo-dp", mode="correct")
+    assert rows and all(r.ok for r in rows)
+    assert all(dp_bugs.audit(p.params, p.X, p.T, "bce", workers=3)["rows_ok"] for p in problems)
+
+
+def test_zoo_prints_and_reports_both_tables(capsys):
+    assert cli.main(["zoo", "--seeds", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "17 of 17 bugs caught" in table and "7 of 7 data-parallel bugs caught" in table
+    assert cli.main(["zoo", "--seeds", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["dp_bugs"]) == 7 and all(b["caught"] for b in report["dp_bugs"])
+    assert report["dp_correct"] == {"ok": True, "runs": 16, "false_alarms": 0}

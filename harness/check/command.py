@@ -5,6 +5,7 @@
     python -m harness check --impl my_backprop.py:grads      # your own f(params, X, T, loss)
     python -m harness check --impl my_backprop.py:grads --timeout 20 --json
     python -m harness check --device all --json > check.json
+    python -m harness check --workers 2                      # data-parallel engines at W = 2
 
 Three kinds of rows, fd, grad and trajectory (harness/check/suite.py says what each
 compares; docs/architecture.md has the JSON schema).
@@ -41,10 +42,18 @@ def add_arguments(parser) -> None:
                         help="FILE.py:FUNCTION only: seconds the user's function may take in "
                              f"all, in its own process, killed past it (default "
                              f"{api.DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--workers", type=int, default=1, metavar="W",
+                        help="check every data-parallel engine in W worker processes against "
+                             "the single-process reference (harness/check/parallel.py); "
+                             "default 1: this check")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead")
 
 
 def main(args) -> int:
+    if args.workers != 1:
+        from harness.check import parallel
+
+        return parallel.main(args)
     start = time.perf_counter()
     losses = (args.loss,) if args.loss else contract.LOSSES
     specs = args.impl or []

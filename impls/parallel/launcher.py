@@ -1,0 +1,279 @@
+"""Start W workers through an engine's own launcher, watch them, and leave nothing behind.
+
+    info = launch([[mpiexec, "-n", "2", python, "-m", "impls.parallel.numpy_mpi", run_dir]],
+                  run_dir, timeout_s=60)
+
+`commands` is one command line (mpiexec, torchrun: the launcher starts the workers) or one per
+worker (jax processes: JAX has no launcher, this is it). All start in ONE new process group,
+which is not enough on its own: torchrun starts every worker in a NEW SESSION
+(Popen(start_new_session=True) in torch.distributed.elastic), so killpg with SIGKILL orphans
+them. So every descendant ever seen (psutil, every 0.2 s) and every pid a worker wrote in its
+heartbeat is killed by pid too (checking its start time: a recycled pid is never hit). SIGTERM
+first (torchrun forwards it to its workers), SIGKILL after `term_grace_s` (a jax.distributed
+process catches SIGTERM as a "preemption notice" and keeps running); then nothing may be
+alive (LaunchInfo.survivors, 0, asserted by the tests).
+
+A failure is reported with the failing worker's own message (the earliest error-<rank>.txt);
+a worker that died silently, or hangs, is named from the heartbeats.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from impls.parallel import rundir
+
+
+class WorkerError(RuntimeError):
+    """A worker failed: the first line names the rank and its exception."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details  # the full traceback / launcher log tail
+
+
+class WorkerTimeout(WorkerError):
+    """The workers did not finish in time, or stopped making progress (a hang, a deadlock)."""
+
+
+@dataclass
+class LaunchInfo:
+    wall_s: float = 0.0            # launch to exit of every command
+    returncodes: list = field(default_factory=list)
+    killed: int = 0                # processes signalled at the end
+    survivors: int = 0             # still alive after SIGKILL (must be 0)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (a small race until the launcher binds it: retried)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# What a worker says when a PARTNER died: never the root cause when another rank failed.
+PEER_PHRASES = ("by peer", "connection refused", "broken pipe", "remote worker",
+                "connection closed", "failed to recv", "socket closed")
+
+
+def _first_error(run_dir: Path) -> tuple[int, str] | None:
+    found = []
+    for f in run_dir.glob("error-*.txt"):
+        try:
+            stamp, text = f.read_text().split("\n", 1)
+            found.append((float(stamp), int(f.stem.split("-")[1]), text))
+        except (OSError, ValueError):
+            continue  # being written: the next poll reads it
+    return min(found)[1:] if found else None
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _silent_deaths(run_dir: Path) -> list[int]:
+    """Ranks whose process is gone without an error file (killed, os._exit, a segfault)."""
+    return sorted(r for r, s in rundir.read_status(run_dir).items()
+                  if _gone(s["pid"]) and s["phase"] not in ("done", "failed")
+                  and not (run_dir / f"error-{r}.txt").exists())
+
+
+def _summary(text: str) -> str:
+    """The exception line of a traceback (JAX's note about filtered frames skipped)."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    while lines and (lines[-1].startswith("For simplicity, JAX") or set(lines[-1]) <= {"-"}):
+        lines.pop()
+    return lines[-1].strip()[:500] if lines else "(no message)"
+
+
+def _last_error_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("---")]
+    errs = [ln for ln in lines if "rror" in ln or "xception" in ln or "failed" in ln.lower()]
+    return (errs or lines or ["(empty log)"])[-1][:500]
+
+
+def hang_report(run_dir: Path) -> str:
+    """Where each worker is, from its heartbeat, and which one the others wait for."""
+    st = rundir.read_status(run_dir)
+    if not st:
+        return "no worker reported a heartbeat (stuck at start-up?)"
+    parts = []
+    for rank, s in sorted(st.items()):
+        where = ("after its last step" if s["phase"] == "done" else "before its first step"
+                 if s["task"] < 0 else f"task {s['task']} epoch {s['epoch']} batch {s['batch']}")
+        gone = ", exited" if _gone(s["pid"]) else ""
+        parts.append(f"rank {rank} (pid {s['pid']}{gone}) in {s['phase']} at {where}, "
+                     f"last heartbeat {s['age_s']:.1f} s ago")
+    waiting = [r for r, s in st.items() if s["phase"] == "all-reduce"]
+    suspects = sorted(r for r, s in st.items() if s["phase"] in ("starting", "compute"))
+    head = (f"suspect rank {', '.join(map(str, suspects))} (its partners wait in the "
+            f"all-reduce): " if waiting and suspects else "")
+    return head + "; ".join(parts)
+
+
+def _stalled(run_dir: Path, stall_s: float) -> bool:
+    live = [s for s in rundir.read_status(run_dir).values() if s["phase"] not in ("done", "failed")]
+    return bool(live) and min(s["age_s"] for s in live) > stall_s
+
+
+class _Tracker:
+    """Every process started or seen below us, keyed by pid with its start time."""
+
+    def __init__(self):
+        self.seen: dict[int, float] = {}
+
+    def add(self, pid: int) -> None:
+        if pid not in self.seen:
+            try:
+                self.seen[pid] = psutil.Process(pid).create_time()
+            except psutil.Error:
+                pass
+
+    def scan(self, roots, run_dir: Path) -> None:
+        for p in roots:
+            self.add(p.pid)
+            try:
+                for c in psutil.Process(p.pid).children(recursive=True):
+                    self.add(c.pid)
+            except psutil.Error:
+                pass
+        for s in rundir.read_status(run_dir).values():
+            self.add(s["pid"])
+
+    def alive(self) -> list[psutil.Process]:
+        out = []
+        for pid, ctime in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == ctime and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.Error:
+                pass
+        return out
+
+
+def _kill_everything(pgid: int, tracker: _Tracker, procs, term_grace_s: float) -> tuple[int, int]:
+    """SIGTERM, wait, SIGKILL; returns (signalled, survivors)."""
+    victims = tracker.alive()
+    for sig, wait in ((signal.SIGTERM, term_grace_s), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for p in tracker.alive():
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and tracker.alive():
+            for pr in procs:
+                pr.poll()  # reap our direct children so they do not linger as zombies
+            time.sleep(0.02)
+        if not tracker.alive():
+            break
+    for pr in procs:
+        try:
+            pr.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+    return len(victims), len(tracker.alive())
+
+
+def launch(commands: list[list[str]], run_dir: Path, *, env: dict | None = None,
+           timeout_s: float = 600.0, stall_s: float | None = None, fail_grace_s: float = 3.0,
+           term_grace_s: float = 3.0) -> LaunchInfo:
+    """Run `commands` (one new process group) until they all exit; LaunchInfo when all exit 0.
+
+    WorkerError with the failing worker's message when any fails (the engine's launcher gets
+    `fail_grace_s` to stop the others, then whatever is left is killed); WorkerTimeout past
+    `timeout_s`, or when no worker's heartbeat has moved for `stall_s`. Nothing started here
+    is left running in any case.
+    """
+    run_dir = Path(run_dir)
+    env = {**os.environ, **(env or {})}
+    info, tracker, procs = LaunchInfo(), _Tracker(), []
+    logs = [run_dir / f"launcher-{i}.log" for i in range(len(commands))]
+    t0 = time.monotonic()
+    failure, where, silent = None, "", []
+    try:
+        for i, cmd in enumerate(commands):
+            with open(logs[i], "wb") as log:
+                # The first command leads a new process group and the others join it (a new
+                # session would be neater, but setpgid cannot cross sessions: EPERM).
+                kw = {"process_group": 0 if i == 0 else procs[0].pid}
+                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, env=env, **kw))
+            tracker.add(procs[-1].pid)
+        next_scan, failed_at = 0.0, None
+        while True:
+            now = time.monotonic()
+            if now >= next_scan:
+                tracker.scan(procs, run_dir)
+                next_scan = now + 0.2
+                if stall_s and _stalled(run_dir, stall_s) and failed_at is None:
+                    failure = (WorkerTimeout, f"no worker made progress for {stall_s:g} s: "
+                                              f"{hang_report(run_dir)}", "")
+                    break
+            codes = [p.poll() for p in procs]
+            if all(c is not None for c in codes):
+                break
+            if failed_at is None and (_first_error(run_dir) or any(c not in (None, 0) for c in codes)):
+                failed_at = now  # let the engine's launcher stop the others first
+                where, silent = hang_report(run_dir), _silent_deaths(run_dir)
+            if failed_at is not None and now - failed_at > fail_grace_s:
+                break
+            if now - t0 > timeout_s:
+                failure = (WorkerTimeout, f"workers did not finish within {timeout_s:g} s: "
+                                          f"{hang_report(run_dir)}", "")
+                break
+            time.sleep(0.005 if now - t0 < 1 else 0.02)  # poll fast at first: short runs
+        info.wall_s = time.monotonic() - t0
+    finally:
+        if procs:
+            tracker.scan(procs, run_dir)
+            info.killed, info.survivors = _kill_everything(procs[0].pid, tracker, procs,
+                                                           term_grace_s)
+        info.returncodes = [p.poll() for p in procs]
+    if failure is None:
+        failure = _diagnose(run_dir, info, logs, where, silent)
+    if failure is not None:
+        cls, msg, details = failure
+        if info.survivors:
+            msg += f" [{info.survivors} process(es) could not be killed]"
+        raise cls(msg, details)
+    return info
+
+
+def _diagnose(run_dir: Path, info: LaunchInfo, logs, where: str, silent: list[int]):
+    """(error class, one line, details) for a run that ended badly; None if it ended well."""
+    err = _first_error(run_dir)
+    if err is not None:
+        rank, text = err
+        peer = any(p in text.lower() for p in PEER_PHRASES)
+        if silent and peer and rank not in silent:
+            return (WorkerError, f"worker rank {', '.join(map(str, silent))} died without a "
+                                 f"Python error (a signal, os._exit, the OOM killer?); then rank "
+                                 f"{rank} failed: {_summary(text)}", where + "\n" + text)
+        return WorkerError, f"worker rank {rank} failed: {_summary(text)}", text
+    if any(c != 0 for c in info.returncodes):
+        tails = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-3000:]}" for p in logs
+                          if p.exists())
+        if not rundir.read_status(run_dir):  # the launcher itself failed: say why
+            return (WorkerError, f"the launcher exited with codes {info.returncodes} before any "
+                                 f"worker started: {_last_error_line(tails)}", tails)
+        return (WorkerError, f"a worker process exited abnormally (exit codes "
+                             f"{info.returncodes}) without a Python error (a signal, os._exit, "
+                             f"the OOM killer?): {where or hang_report(run_dir)}", tails)
+    return None
