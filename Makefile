@@ -2,7 +2,7 @@
 #
 #   make test                 # create .venv if missing, install, run the whole test suite
 #   make bench                # same set-up, run the default profile, write results/<run>/report.md
-#   make bench PROFILE=quick  # other profiles: quick, default, full, gpu
+#   make bench PROFILE=quick  # other profiles: quick, default, full, gpu; scaling (data-parallel W = 1, 2)
 #   make check                # gradient and trajectory agreement report
 #   make notebook             # re-execute docs/teaching.ipynb (from docs/teaching.py) in place; RUN=folder: that run
 #   make gpu-smoke PY=python3 # on the GPU machine, first: every GPU code path once, pass/FAIL (<90 s)

@@ -155,14 +155,14 @@ def test_run_files_are_readable_by_others_and_read_only_folders_are_one_line(
     for name in ("meta.json", "cells.csv", "samples.csv", "tta.csv"):
         assert stat.S_IMODE((run / name).stat().st_mode) & 0o044 == 0o044, name
     # A read-only folder, as a user who is not root meets it (root may write anywhere).
-    real = store.tempfile.mkstemp
+    real = store.files.tempfile.mkstemp
 
     def refuse(*args, dir=None, **kwargs):
         if Path(dir).resolve() == run.resolve():
             raise PermissionError(13, "Permission denied")
         return real(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(store.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(store.files.tempfile, "mkstemp", refuse)
     capsys.readouterr()
     assert cli.main(["report", str(run)]) == 2
     assert cli.main(["bench", "--resume", str(run)]) == 2

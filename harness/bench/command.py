@@ -20,6 +20,7 @@ import math
 import os
 import signal
 import time
+from pathlib import Path
 
 from harness.bench import profiles
 from harness.bench.budget import Budget
@@ -34,12 +35,14 @@ from harness.measure import machine
 from harness.measure.launch import REPO, cell_env
 from harness.measure.peer import runnable
 from harness.measure.spec import RunSettings
-from harness.store import CHECK, CellKey, FolderLocked, RunFolder, read_json
+from harness.store import CHECK, SCALING, CellKey, FolderLocked, RunFolder, read_json
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--profile", default="default",
-                        help=f"one of {', '.join(profiles.PROFILES)} (default: default)")
+                        help=f"one of {', '.join(profiles.PROFILES)}, or scaling (data-parallel"
+                             " step time at W = 1, 2 workers; harness/bench/scaling.py)"
+                             " (default: default)")
     for name, what in (("impl", "implementations"), ("mode", "modes"), ("device", "devices"),
                        ("dtype", "dtypes (default: the profile's, float32)"), ("size", "sizes")):
         parser.add_argument(f"--{name}", action="append", metavar="A,B",
@@ -66,6 +69,14 @@ def run(args) -> RunFolder:
     _validate(args)  # every option, before anything is written
     for stale in reap_stale():
         print(f"cleaned up after a bench that was killed: {stale}")
+    if args.profile == "scaling" and not args.resume:
+        from harness.bench import scaling
+
+        with _interrupts():
+            folder = scaling.run(args)
+        if args.report:
+            render_report(folder)
+        return folder
     folder, settings, the_plan = resume(args) if args.resume else create(args)
     try:
         with _interrupts(), folder.lock():
@@ -185,6 +196,9 @@ def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
              if getattr(args, k, None) is not None]
     if given:
         raise UsageError(f"--resume reruns with the run's stored options; drop {given[0]}")
+    if (Path(args.resume) / SCALING).exists():
+        raise UsageError(f"{args.resume} is a scaling run, which keeps its finished rounds but"
+                         " cannot be resumed: start a new one (bench --profile scaling)")
     try:
         folder = RunFolder.open(args.resume)
     except ValueError as exc:

@@ -1,18 +1,23 @@
-"""python -m harness lessons [--out docs/figures]  -- two lessons, measured on this code base.
+"""python -m harness lessons [--out docs/figures]  -- three lessons, measured on this code base.
 
 1. The cost of change. The hidden activation option (sigmoid, tanh, relu) is
    implemented by hand in impls/handwritten.py and with autograd in
    impls/torch_impl.py and impls/jax_impl.py. Reading their real source with
    `ast`, this counts what each needed: hand-written gradient lines,
    derivatives written by hand, and lines that exist only for the option.
-2. Vanishing gradients. Train the network with each activation on inputs at
+2. What data parallelism cost each implementation. Reading the data-parallel
+   engines in impls/parallel/ the same way, this counts each engine's code lines,
+   the collectives written by hand, the shard and reduction bookkeeping lines,
+   the lines using the framework's distribution API, and its launch code; what
+   all engines share has rows of its own.
+3. Vanishing gradients. Train the network with each activation on inputs at
    two scales and record ||dW1||, ||dW2|| and how much gradient the hidden
    activation lets through, per step.
 
 Writes OUT/lessons.md (a snippet docs/teaching.md links to) and
-OUT/vanishing_gradients.png; prints the cost-of-change table. Deterministic:
-same code and seed, same files. The counting is harness/lessons/cost.py, the
-training harness/lessons/vanishing.py.
+OUT/vanishing_gradients.png; prints the two counted tables. Deterministic:
+same code and seed, same files. The counting is harness/lessons/cost.py and
+harness/lessons/parallel_cost.py, the training harness/lessons/vanishing.py.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.lessons.cost import ROOT, cost_table
+from harness.lessons.parallel_cost import parallel_table
 from harness.lessons.vanishing import SCALES, gradient_history, vanishing_figure, vanishing_text
 from harness.store import atomic_write
 from impls import contract
@@ -34,7 +40,8 @@ def write(out_dir: Path, steps: int = 400) -> Path:
     figure = vanishing_figure(histories, out_dir)
     text = ("<!-- written by `python -m harness lessons`; do not edit by hand -->\n\n"
             "## The cost of change: the activation option, by hand and by autograd\n\n"
-            f"{cost_table()}\n\n## Vanishing gradients, shown\n\n"
+            f"{cost_table()}\n\n## What data parallelism cost each implementation\n\n"
+            f"{parallel_table()}\n\n## Vanishing gradients, shown\n\n"
             f"{vanishing_text(histories, figure)}\n")
     path = out_dir / "lessons.md"
     atomic_write(path, text)
@@ -53,5 +60,6 @@ def main(args) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a folder")
     print(cost_table())
+    print(f"\n{parallel_table()}")
     print(f"\nwrote {write(args.out, args.steps)}")
     return 0

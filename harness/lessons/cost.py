@@ -75,7 +75,9 @@ def _assigned_names(stmt: ast.stmt) -> list[str]:
     return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
-def _code_lines(source: str, tree: ast.Module) -> set[int]:
+def code_lines(source: str, tree: ast.Module | None = None) -> set[int]:
+    """Lines holding code: not blank, not only a comment, not a docstring (1-based)."""
+    tree = ast.parse(source) if tree is None else tree
     skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
             tokenize.ENCODING, tokenize.ENDMARKER}
     lines = set()
@@ -159,12 +161,12 @@ def cost_of_change(source: str) -> Cost:
         if isinstance(node, ast.stmt) and not isinstance(node, compound):
             if any(isinstance(n, ast.Constant) and n.value in OPTIONS for n in ast.walk(node)):
                 option |= _lines(node)
-    code = _code_lines(source, tree)
+    code = code_lines(source, tree)
     sets = (code, gradient, derivative, option, option & (gradient | backward), autograd)
     return Cost(*(tuple(sorted(s & code)) for s in sets))
 
 
-def _spans(lines) -> str:
+def spans(lines) -> str:
     """1,2,3,7 -> '1-3, 7' (so the table's reader can find the lines)."""
     out, start = [], None
     for i, n in enumerate(lines):
@@ -186,7 +188,7 @@ def cost_table(root: Path = ROOT, files=FILES) -> str:
         rows.append(f"| `{rel}` | {used_by} | {len(c.code)} | {len(c.gradient)} |"
                     f" {len(c.derivative)} | {len(c.option)} ({len(c.option_backward)}) |"
                     f" {len(c.autograd)} |")
-        where.append(f"- `{rel}`: gradient lines {_spans(c.gradient)}; derivatives"
-                     f" {_spans(c.derivative)}; activation option {_spans(c.option)}; autograd"
-                     f" {_spans(c.autograd)}.")
+        where.append(f"- `{rel}`: gradient lines {spans(c.gradient)}; derivatives"
+                     f" {spans(c.derivative)}; activation option {spans(c.option)}; autograd"
+                     f" {spans(c.autograd)}.")
     return "\n".join(rows) + "\n\nWhich lines (so you can check the counts):\n\n" + "\n".join(where)

@@ -27,7 +27,7 @@ from harness.report.load import load
 from harness.report.outcomes import sec_memory, sec_peer, sec_tta
 from harness.report.setup import sec_not_run, sec_setup
 from harness.report.speed import sec_speed
-from harness.store import REPORT, atomic_write
+from harness.store import REPORT, SCALING, atomic_write
 
 HOW_TO_READ = (
     "_How to read this report: a **cell** is one implementation and mode, on one device, in one"
@@ -54,6 +54,10 @@ SECTIONS = [
 def render(run_dir: Path, out: Path | None = None) -> Path:
     """Write report.md (atomically) and the PNGs into `out` (default: `run_dir` itself);
     return report.md's path. The figures are named in report.md relative to it."""
+    if (Path(run_dir) / SCALING).exists():  # bench --profile scaling: a report of its own
+        from harness.report.scaling import render as render_scaling
+
+        return render_scaling(run_dir, out)
     data = load(run_dir)
     if out is not None:
         data.out = Path(out)
@@ -87,6 +91,9 @@ def main(args) -> int:
     if len(runs) > 1 and args.out is None:
         raise UsageError(f"{len(runs)} run folders make one report, which needs a folder of"
                          " its own: add --out DIR")
+    if len(runs) > 1 and (scaling := [r for r in runs if (Path(r) / SCALING).exists()]):
+        raise UsageError(f"{scaling[0]} is a scaling run: it has a report of its own"
+                         f" (python -m harness report {scaling[0]})")
     try:
         if len(runs) > 1:
             from harness.report.multi import render as render_runs

@@ -1,6 +1,6 @@
 """Step time at W workers, with the communication separated: the data for a scaling benchmark.
 
-    from impls.parallel.scaling import time_steps
+    from impls.parallel.scaling import time_steps, time_many
     r = time_steps("numpy", "default", "cpu", 2, X, T, params, loss="bce", lr=0.1,
                    dtype="float32", warmup_steps=5, block_steps=20, blocks=5)
     r["step_s"], r["comm_s"], r["used"]["launcher"], r["used"]["worker_info"]
@@ -32,10 +32,7 @@ COMM_METHOD = {
 
 
 def time_steps(impl: str, mode: str | None, device: str, workers: int, X, T, params, *,
-               loss: str = "bce", lr: float = 0.1, activation: str = "sigmoid",
-               dtype: str = "float32", warmup_steps: int = 5, block_steps: int = 10,
-               blocks: int = 5, threads_per_worker: int = 1, pin: bool = True,
-               jax_launch: str | None = None, timeout_s: float | None = None) -> dict:
+               warmup_steps: int = 5, block_steps: int = 10, **options) -> dict:
     """Launch `workers` workers of `impl` once and time full-batch training steps on (X, T).
 
     Returns {"step_s": [seconds per step, one per plain block], "cpu_per_wall": [rank 0's
@@ -45,20 +42,34 @@ def time_steps(impl: str, mode: str | None, device: str, workers: int, X, T, par
     threads_per_worker, pinned, worker_info: [{rank, pid, host, cores, threads, ...}], wall_s}}.
     Raises Unavailable, WorkerError / WorkerTimeout, ContractError as run_tasks does.
     """
-    t = task("time", params, X, T, loss=loss, lr=lr, dtype=dtype, activation=activation,
-             device=device, workers=workers, warmup=warmup_steps, block_steps=block_steps,
-             blocks=blocks)
-    (out,), used = run_tasks(impl, [t], workers=workers, device=device, mode=mode,
-                             timeout_s=timeout_s, threads=threads_per_worker, pin=pin,
-                             jax_launch=jax_launch)
+    (result,) = time_many(impl, mode, device, workers, [(X, T, params, block_steps)],
+                          warmup_steps=warmup_steps, **options)
+    return result
 
-    def column(key):
+
+def time_many(impl: str, mode: str | None, device: str, workers: int, problems, *,
+              loss: str = "bce", lr: float = 0.1, activation: str = "sigmoid",
+              dtype: str = "float32", warmup_steps: int = 5, blocks: int = 5,
+              threads_per_worker: int = 1, pin: bool = True, jax_launch: str | None = None,
+              timeout_s: float | None = None) -> list[dict]:
+    """time_steps for several problems [(X, T, params, block_steps), ...] in ONE launch (the
+    scaling bench: every size of one engine and W pays one start-up); one result each, in order.
+    """
+    tasks = [task("time", P, X, T, loss=loss, lr=lr, dtype=dtype, activation=activation,
+                  device=device, workers=workers, warmup=warmup_steps, block_steps=steps,
+                  blocks=blocks) for X, T, P, steps in problems]
+    outs, used = run_tasks(impl, tasks, workers=workers, device=device, mode=mode,
+                           timeout_s=timeout_s, threads=threads_per_worker, pin=pin,
+                           jax_launch=jax_launch)
+
+    def column(out, key):
         return [None if math.isnan(v) else float(v) for v in out[key]]
 
-    return {"impl": impl, "mode": used["mode"], "device": device, "workers": workers,
-            "dtype": dtype, "n_samples": len(X), "block_steps": block_steps,
-            "warmup_steps": warmup_steps, "step_s": column("step_s"),
-            "cpu_per_wall": column("cpu_per_wall"), "compute_s": column("compute_s"),
-            "wait_s": column("wait_s"), "comm_s": column("comm_s"), "update_s": column("update_s"),
-            "final_loss": float(out["final_loss"]), "comm_method": COMM_METHOD.get(impl, ""),
-            "used": used}
+    return [{"impl": impl, "mode": used["mode"], "device": device, "workers": workers,
+             "dtype": dtype, "n_samples": len(X), "block_steps": steps,
+             "warmup_steps": warmup_steps, "step_s": column(out, "step_s"),
+             "cpu_per_wall": column(out, "cpu_per_wall"), "compute_s": column(out, "compute_s"),
+             "wait_s": column(out, "wait_s"), "comm_s": column(out, "comm_s"),
+             "update_s": column(out, "update_s"), "final_loss": float(out["final_loss"]),
+             "comm_method": COMM_METHOD.get(impl, ""), "used": used}
+            for out, (X, T, P, steps) in zip(outs, problems, strict=True)]

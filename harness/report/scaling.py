@@ -1,0 +1,201 @@
+"""The report of a scaling run (bench --profile scaling): speed-up against workers.
+
+    from harness.report.scaling import render
+    render(Path("results/20261127-040000-scaling"))   # report.md + scaling.png in the folder
+
+`python -m harness report RUN_DIR` comes here when the folder holds scaling.csv. It reads
+meta.json and scaling.csv only (harness/store.py), never re-runs anything, and a missing or
+broken file shortens the report with a sentence instead of stopping it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.measure.stats import fmt_seconds
+from harness.report import plots
+from harness.report.load import RunData
+from harness.report.setup import setup_facts
+from harness.report.tables import dig, md_table
+from harness.store import META, REPORT, SCALING, atomic_write, read_frame, read_json
+
+HOW_TO_READ = (
+    "_How to read this report: each **configuration** is one data-parallel engine at W workers"
+    " (one thread each, each worker pinned to a core of its own), timed on full-batch training"
+    " steps. Every round launches every configuration once, in a random order; a"
+    " configuration's step time is the median over rounds with a 95% interval, and its"
+    " **speed-up** is t(W = 1) / t(W), paired by round (both ran in the same round), with its"
+    " interval. **Efficiency** is the speed-up divided by W (1 = ideal). The all-reduce is timed"
+    " apart in profiled blocks (how, per engine, below); its **share** is of the profiled"
+    " step. Raw numbers: `scaling.csv`, `scaling_samples.csv` (one row per timed block)._")
+
+
+def render(run_dir: Path, out: Path | None = None) -> Path:
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir
+    out.mkdir(parents=True, exist_ok=True)
+    notes = []
+    try:
+        meta = read_json(run_dir, META)
+    except (OSError, ValueError) as exc:
+        meta, _ = {}, notes.append(f"`{META}` could not be read ({type(exc).__name__}).")
+    try:
+        rows = read_frame(run_dir, SCALING)
+    except (OSError, ValueError) as exc:
+        rows, _ = None, notes.append(f"`{SCALING}` could not be read ({type(exc).__name__}: {exc}).")
+    parts = [f"# Scaling report: `{run_dir.name}`", "", HOW_TO_READ, ""]
+    if notes:
+        parts += ["> **What this report cannot show.**", *[f"> - {n}" for n in notes], ""]
+    for title, section in (("Setup", _setup), ("Speed-up against workers", _speedup),
+                           ("Where the step time goes", _phases),
+                           ("Configurations that did not run", _not_run)):
+        parts += [f"## {title}", ""]
+        try:
+            parts += [section(meta, rows, out), ""]
+        except Exception as exc:  # noqa: BLE001  one bad section must not lose the others
+            parts += [f"_This section could not be rendered from this run: "
+                      f"{type(exc).__name__}: {exc}_", ""]
+    plots.plt.close("all")
+    path = out / REPORT
+    atomic_write(path, "\n".join(parts).rstrip() + "\n")
+    return path
+
+
+def _ok(rows) -> pd.DataFrame:
+    if rows is None or rows.empty or "step_median_s" not in rows:
+        raise ValueError("no configuration finished a round")
+    ok = rows[(rows["status"] == "ok") & rows["step_median_s"].notna()].copy()
+    if ok.empty:
+        raise ValueError("no configuration finished a round")
+    ok["engine"] = ok["impl"] + "/" + ok["mode"] + " (" + ok["launch"] + ")"
+    return ok
+
+
+def _setup(meta: dict, rows, out: Path) -> str:
+    facts = setup_facts(RunData(Path("."), meta, None, None, None))
+    s = meta.get("settings") or {}
+    lines = [md_table(facts) if len(facts) else "_No metadata: `meta.json` is missing._"]
+    lines.append(
+        f"Each launch: {dig(meta, 'profile.warmup_steps', '?')} warm-up steps, then"
+        f" {dig(meta, 'profile.blocks', '?')} plain blocks and as many profiled ones per size;"
+        f" {s.get('rounds', '?')} rounds, launches shuffled in each (seed"
+        f" {s.get('order_seed', '?')}); {s.get('dtype', '?')}, loss {s.get('loss', '?')}, learning"
+        f" rate {s.get('lr', '?')}; {s.get('threads_per_worker', '?')} thread per worker, each"
+        " worker pinned to one core.")
+    launches = meta.get("launches") or {}
+    if launches:
+        table = pd.DataFrame([{"launch": name, "launcher": u.get("launcher"),
+                               "processes": u.get("processes"),
+                               "cores per worker": " | ".join(
+                                   ",".join(map(str, c or [])) for c in u.get("cores") or []),
+                               "threads seen per worker": " | ".join(
+                                   str(t) for t in u.get("worker_threads") or [])}
+                              for name, u in sorted(launches.items())])
+        lines += ["What each launch used, as its workers reported it:", md_table(table)]
+    return "\n\n".join(lines)
+
+
+def _speedup(meta: dict, rows, out: Path) -> str:
+    ok = _ok(rows)
+    figure = _figure(ok, out)
+    parts = []
+    for size, g in ok.groupby("size", sort=False):
+        table = pd.DataFrame({
+            "engine": g["engine"], "W": g["workers"],
+            "step time [95% interval]": [_interval(r.step_median_s, r.step_low_s, r.step_high_s,
+                                                   fmt_seconds) for r in g.itertuples()],
+            "speed-up [95% interval]": [_interval(r.speedup, r.speedup_low, r.speedup_high,
+                                                  _ratio)
+                                        if pd.notna(r.speedup) else "(baseline)"
+                                        for r in g.itertuples()],
+            "efficiency": [f"{x:.0%}" if pd.notna(x) else "-" for x in g["efficiency"]],
+            "rounds": g["rounds"]})
+        first = g.iloc[0]
+        parts += [f"**{size}** ({int(first['n_samples'])} x {int(first['n_features'])} ->"
+                  f" {int(first['n_hidden'])} -> 1, full batch; {int(first['block_steps'])}"
+                  " steps a block)", md_table(table), _verdicts(g)]
+    parts.append(f"![speed-up against workers]({figure})")
+    return "\n\n".join(parts)
+
+
+def _verdicts(g: pd.DataFrame) -> str:
+    """One sentence per W > 1 configuration: faster, slower, or no clear difference."""
+    said = []
+    for r in g[g["speedup"].notna()].itertuples():
+        if r.speedup_low > 1:
+            verdict = f"faster at W = {r.workers}: {_ratio(r.speedup)} of an ideal {r.workers}"
+        elif r.speedup_high < 1:
+            verdict = f"slower at W = {r.workers}: {_ratio(r.speedup)}, more workers cost time"
+        else:
+            verdict = f"no clear difference at W = {r.workers} (the interval holds 1)"
+        said.append(f"{r.engine} is {verdict}.")
+    return " ".join(said)
+
+
+def _phases(meta: dict, rows, out: Path) -> str:
+    ok = _ok(rows)
+    table = pd.DataFrame({
+        "size": ok["size"], "engine": ok["engine"], "W": ok["workers"],
+        "compute": ok["compute_s"].map(fmt_seconds), "wait": ok["wait_s"].map(fmt_seconds),
+        "all-reduce": ok["comm_s"].map(fmt_seconds), "update": ok["update_s"].map(fmt_seconds),
+        "all-reduce share": ok["comm_share"].map(lambda x: f"{x:.0%}" if pd.notna(x) else "-"),
+        "CPU per wall-second": ok["cpu_per_wall"].map(lambda x: f"{x:.2f}" if pd.notna(x) else "-")})
+    methods = ok.groupby("impl")["comm_method"].first()
+    how = "\n".join(f"- **{impl}**: {m}" for impl, m in methods.items() if isinstance(m, str))
+    return "\n\n".join([
+        "Medians over the profiled blocks (rank 0's clocks). *Wait* is the barrier before the"
+        " all-reduce: the imbalance between workers, not communication. A dash: the engine does"
+        " not separate that phase. CPU per wall-second is rank 0's (1.0: its one thread was busy"
+        " the whole step).", md_table(table), "How each engine's phases were timed:", how])
+
+
+def _not_run(meta: dict, rows, out: Path) -> str:
+    if rows is None or "status" not in rows:
+        return "_Not shown: no readable `scaling.csv`._"
+    bad = rows[rows["status"] != "ok"]
+    if bad.empty:
+        return "Every planned configuration ran."
+    return md_table(pd.DataFrame({
+        "engine": bad["impl"] + "/" + bad["mode"] + " (" + bad["launch"] + ")",
+        "device": bad["device"], "size": bad["size"], "W": bad["workers"],
+        "status": bad["status"], "why": bad["reason"].fillna("")}))
+
+
+def _figure(ok: pd.DataFrame, out: Path) -> str:
+    sizes = list(pd.unique(ok["size"]))
+    fig, axes = plots.plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4.2), squeeze=False)
+    top = max(int(ok["workers"].max()), 2)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        g = ok[ok["size"] == size]
+        ax.plot([1, top], [1, top], color="black", linewidth=0.8, linestyle=":", label="ideal")
+        for engine, e in g.groupby("engine", sort=True):
+            base = e[e["workers"] == 1]
+            if base.empty:
+                base = g[(g["impl"] == e["impl"].iloc[0]) & (g["workers"] == 1)]
+            e = pd.concat([base.assign(speedup=1.0, speedup_low=1.0, speedup_high=1.0),
+                           e[e["workers"] > 1]]).sort_values("workers")
+            yerr = [e["speedup"] - e["speedup_low"], e["speedup_high"] - e["speedup"]]
+            st = plots.style(e["impl"].iloc[0], e["mode"].iloc[0], e["device"].iloc[0])
+            if e["launch"].iloc[-1] == "devices":
+                st["linestyle"] = "-."
+            ax.errorbar(e["workers"], e["speedup"], yerr=yerr, capsize=3, label=engine, **st)
+        ax.set_xticks(sorted(pd.unique(ok["workers"])))
+        ax.set_xlabel("workers (one thread each)")
+        ax.set_ylabel("speed-up over W = 1 (x)")
+        ax.set_title(f"{size}")
+        ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle("Data-parallel speed-up against workers (error bars: 95% interval)")
+    return plots.save(fig, out, "scaling.png")
+
+
+def _interval(x, low, high, fmt) -> str:
+    return f"{fmt(x)} [{fmt(low)}, {fmt(high)}]"
+
+
+def _ratio(x) -> str:
+    """1.75x, 0.12x; two significant digits below 0.1 (0.0028x, not 0.00x)."""
+    return f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x"
