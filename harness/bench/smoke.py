@@ -24,44 +24,21 @@ import math
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import impls
 from harness.bench.children import Children
 from harness.bench.smoke_grads import TF32_SANITY, spawn
+from harness.bench.smoke_rows import SIZE, STEPS, Row, render  # noqa: F401  (smoke.Row, smoke.render)
 from harness.errors import UsageError
 from harness.measure.launch import cell_env, launch
 from harness.measure.pool import Worker, WorkerError
-from harness.measure.spec import Cell, Job, RunSettings, Series, Size
+from harness.measure.spec import Cell, Job, RunSettings, Series
 from harness.measure.stats import fmt_seconds
 from harness.measure.timing import Policy
 
-SIZE = Size("smoke", 64, 2, 8)  # the article's scale (the profiles' tiny)
 # Seconds each process may take, capped by what is left of the budget. A cold torch.compile
 # is the slowest honest step (10-35 s); anything past these is a hang.
 LIMITS = {"probe": 40.0, "grads": 60.0, "start": 60.0, "block": 15.0, "stop": 15.0}
-STEPS = ("grads", "timed", "memory", "precision")
-
-
-@dataclass
-class Row:
-    name: str  # "torch eager gpu", or "peak gpu"
-    available: bool | None = None  # None: never found out (the process failed first)
-    reason: str = ""
-    steps: dict = field(default_factory=dict)  # step -> (ok: bool | None, short text, detail)
-    seconds: float = 0.0
-
-    @property
-    def status(self) -> str:
-        if any(ok is False for ok, _, _ in self.steps.values()):
-            return "FAIL"
-        return "unavailable" if self.available is False else "pass"
-
-    def to_json(self) -> dict:
-        return {"series": self.name, "status": self.status, "reason": self.reason,
-                "seconds": round(self.seconds, 2),
-                "steps": {k: {"ok": ok, "text": t, "detail": d}
-                          for k, (ok, t, d) in self.steps.items()}}
 
 
 class Smoke:
@@ -250,33 +227,6 @@ def select(device: str, specs: list[str] | None) -> list[Series]:
         out = [Series(n, m, device) for n in impls.names() for m in impls.get(n).modes
                if not (device == "gpu" and n == "numpy")]
     return list(dict.fromkeys(out))
-
-
-def render(rows: list[Row], device: str, seconds: float) -> str:
-    head = ("series", "result", *STEPS, "s", "detail")
-    table = []
-    for r in rows:
-        cells = [r.steps.get(k, (None, "-", ""))[1] for k in STEPS]
-        if r.status == "unavailable":
-            detail = r.reason
-        else:
-            failed = [f"{k}: {d}" for k, (ok, _, d) in r.steps.items() if ok is False]
-            notes = [d for k, (ok, t, d) in r.steps.items() if t.endswith("*")]
-            detail = "; ".join(failed or notes)
-        table.append((r.name, r.status, *cells, f"{r.seconds:.1f}", detail))
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *table, strict=True)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(t, widths, strict=True)).rstrip()
-             for t in (head, *table)]
-    counts = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "unavailable")}
-    lines.append(f"smoke ({device}, size {SIZE.n_samples} x {SIZE.n_features} -> "
-                 f"{SIZE.n_hidden} -> {SIZE.n_outputs}, float32): {counts['pass']} pass, "
-                 f"{counts['FAIL']} FAIL, {counts['unavailable']} unavailable in {seconds:.0f} s")
-    ran = [r for r in rows if r.status != "unavailable" and not r.name.startswith("peak")]
-    lost = [r.name for r in rows if r.status == "unavailable" and not r.name.startswith("peak")]
-    if device == "gpu" and ran and lost:
-        lines.append(f"note: {ran[0].name} runs here, but {', '.join(lost)} cannot: "
-                     f"`make gpu` will have no rows for them")
-    return "\n".join(lines)
 
 
 def add_arguments(parser) -> None:

@@ -17,13 +17,14 @@ appends one JSON line per result. What the parent does not receive it never assu
 result counts only if it arrived, once, in order, and the run counts as finished only if the
 child said "done" and exited with code 0.
 
-Two ways to start the child. A FILE.py:FUNCTION runs in a fresh `python -m
-harness.check.sandbox SPEC JOBS RESULTS`: it imports the file itself (so an exit at import is
-caught too), and it works on every platform. A callable (a function typed into a notebook,
-which no file holds) cannot be imported by path, and cloudpickle is no dependency: it runs in
-a child forked from this process, which inherits the function (JAX, once run here, hangs
-there: see JAX_AFTER_FORK). Without fork (Windows) a callable that lives in a .py file is run
-by its path instead; any other is refused with a ContractError that says to save it in a file.
+Two ways to start the child (its side: harness/check/sandbox_child.py). A FILE.py:FUNCTION
+runs in a fresh `python -m harness.check.sandbox_child SPEC JOBS RESULTS`: it imports the file
+itself (so an exit at import is caught too), and it works on every platform. A callable (a
+function typed into a notebook, which no file holds) cannot be imported by path, and
+cloudpickle is no dependency: it runs in a child forked from this process, which inherits the
+function (JAX, once run here, hangs there: see JAX_AFTER_FORK). Without fork (Windows) a
+callable that lives in a .py file is run by its path instead; any other is refused with a
+ContractError that says to save it in a file.
 """
 
 from __future__ import annotations
@@ -40,13 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from harness.check import user
-from impls.contract import PARAM_NAMES, ContractError
+from harness.check.sandbox_child import _forked_child, _save_jobs
+from impls.contract import ContractError
 
 ROOT = Path(__file__).resolve().parents[2]  # on the child's PYTHONPATH: it imports harness
-MAX_FILE_BYTES = 64 * 2**20  # a user's print loop must not fill the disk before the time limit
 SHOW_BYTES = 20_000  # of the user's stdout and stderr, each; the rest is counted, not kept
 # Measured: JAX in a forked child hangs once JAX has run in the parent (its threads' locks
 # are copied locked). Torch and NumPy run fine there.
@@ -85,7 +83,7 @@ def _run_fresh(spec: str, files: dict, timeout: float) -> tuple[int, bool]:
     path, _, name = spec.rpartition(":")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "harness.check.sandbox", f"{os.path.abspath(path)}:{name}",
+    argv = [sys.executable, "-m", "harness.check.sandbox_child", f"{os.path.abspath(path)}:{name}",
             files["jobs.npz"], files["results.jsonl"]]
     with open(files["stdout.txt"], "wb") as out, open(files["stderr.txt"], "wb") as err:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
@@ -237,81 +235,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-# ---- the jobs, through a file the parent writes -------------------------------------------------
-def _save_jobs(jobs: list, path: str) -> None:
-    arrays = {}
-    for i, (loss, params, X, T) in enumerate(jobs):
-        arrays.update({f"{i}.{k}": params[k] for k in PARAM_NAMES})
-        arrays.update({f"{i}.X": X, f"{i}.T": T, f"{i}.loss": np.array(loss)})
-    np.savez(path, **arrays)
-
-
-def load_jobs(path: str) -> list:
-    """[(loss, params, X, T)] as `run` was given them (no pickle: plain arrays only)."""
-    with np.load(path, allow_pickle=False) as z:
-        n = sum(key.endswith(".loss") for key in z.files)
-        return [(str(z[f"{i}.loss"]), {k: z[f"{i}.{k}"] for k in PARAM_NAMES},
-                 z[f"{i}.X"], z[f"{i}.T"]) for i in range(n)]
-
-
-# ---- in the child -------------------------------------------------------------------------------
-def serve(f: Callable, jobs: list, results_path: str) -> None:
-    """Call f on each job and append each result as a JSON line, flushed at once: what a
-    child that dies half way delivered is still there."""
-    with open(results_path, "a", encoding="utf-8") as out:
-        def emit(msg):
-            out.write(json.dumps(msg, default=lambda a: a.tolist()) + "\n")
-            out.flush()
-
-        emit({"loaded": True})
-        for i, (loss, params, X, T) in enumerate(jobs):
-            emit({"job": i, "result": user.call(f, params, X, T, loss)})
-        emit({"done": True})
-
-
-def _limit_files() -> None:
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        limit = MAX_FILE_BYTES if hard == resource.RLIM_INFINITY else min(MAX_FILE_BYTES, hard)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    except (ImportError, ValueError, OSError):
-        pass  # no such limit here (Windows): the time limit still ends a print loop
-
-
-def _forked_child(f: Callable, files: dict) -> None:
-    """The forked child: a group of its own, its own stdin/stdout/stderr, then serve."""
-    os.setsid()
-    for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
-                            (1, files["stdout.txt"], os.O_WRONLY | os.O_APPEND),
-                            (2, files["stderr.txt"], os.O_WRONLY | os.O_APPEND)):
-        new = os.open(path, flags)
-        os.dup2(new, fd)
-        os.close(new)
-    # Fresh Python streams on the new descriptors: the inherited ones may be Jupyter's, which
-    # would send the child's prints to the notebook through the parent's sockets.
-    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
-    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
-    _limit_files()
-    serve(f, load_jobs(files["jobs.npz"]), files["results.jsonl"])
-
-
-def main(argv: list[str]) -> int:
-    """`python -m harness.check.sandbox FILE.py:FUNCTION JOBS RESULTS` (started by `run`)."""
-    spec, jobs_path, results_path = argv
-    _limit_files()
-    try:
-        f = user.load_function(spec)
-    except ContractError as exc:
-        with open(results_path, "a", encoding="utf-8") as out:
-            out.write(json.dumps({"usage": str(exc)}) + "\n")
-        return 3
-    serve(f, load_jobs(jobs_path), results_path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,6 @@
 """python -m harness report RUN_A RUN_B ... --out DIR  -- one report from runs of several machines.
 
-    python -m harness report results/20261126-163158-default results/<gpu run> --out results/both
+    python -m harness report results/20261127-034137-default results/<gpu run> --out results/both
 
 Each run is loaded as `report RUN` loads it (harness/report/load.py) and labelled by its
 machine: the GPU's name where the run used one, else the CPU model, and the host. Every
