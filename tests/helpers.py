@@ -6,6 +6,7 @@ compare numbers (the checker's own metric and tolerances, harness/check/toleranc
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,11 @@ def assert_same_training(P1, h1, P0, h0, dtype, what):
     for k in contract.PARAM_NAMES:
         assert P1[k].dtype == np.dtype(dtype)
     assert_agree({**P1, "history": h1}, {**P0, "history": h0}, "trajectory", dtype, what)
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that a test will Ctrl-C: SIGINT back to its default. A shell
+    starts a background job (`make test &`, some CI runners) with SIGINT ignored, every child
+    inherits that, and Python then keeps ignoring it (no KeyboardInterrupt): right for the
+    tool, wrong for a test of what Ctrl-C does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

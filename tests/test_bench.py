@@ -29,7 +29,7 @@ from harness.bench.sweep import Sweep, series_of
 from harness.codec import to_dict
 from harness.measure.spec import Cell
 from harness.store import RunFolder
-from tests.helpers import ROOT
+from tests.helpers import ROOT, default_sigint
 
 pytestmark = pytest.mark.slow  # subprocesses; a few seconds each
 
@@ -197,7 +197,7 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path, fault
     proc = subprocess.Popen([sys.executable, "-m", "harness", "bench", "--resume",
                              str(folder.path)], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
     deadline = time.time() + 60
     while time.time() < deadline and len(RunFolder.open(folder.path).cells) < 1:
         time.sleep(0.2)

@@ -21,7 +21,7 @@ import pytest
 from harness import cli, store
 from harness.bench import children
 from harness.store import CELLS, RunFolder
-from tests.helpers import ROOT
+from tests.helpers import ROOT, default_sigint
 from tests.test_bench import _replan, create
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,8 @@ def _start_hanging_bench(tmp_path, faulty) -> tuple[subprocess.Popen, RunFolder]
     _replan(folder, [dataclasses.replace(plan.cells[0], impl=faulty, mode="hang")])
     proc = subprocess.Popen([sys.executable, "-m", "harness", "bench", "--resume",
                              str(folder.path)], cwd=ROOT, env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.time() + 60
     while time.time() < deadline and not _worker_groups(proc.pid):
         time.sleep(0.1)
