@@ -170,12 +170,12 @@ def _figure(ok: pd.DataFrame, out: Path) -> str:
     for ax, size in zip(axes[0], sizes, strict=True):
         g = ok[ok["size"] == size]
         ax.plot([1, top], [1, top], color="black", linewidth=0.8, linestyle=":", label="ideal")
-        for engine, e in g.groupby("engine", sort=True):
-            base = e[e["workers"] == 1]
-            if base.empty:
-                base = g[(g["impl"] == e["impl"].iloc[0]) & (g["workers"] == 1)]
+        # one line per W > 1 launch, from its implementation's W = 1 baseline (jax's one
+        # process is the baseline of both its launches, so it is no line of its own)
+        for engine, e in g[g["workers"] > 1].groupby("engine", sort=True):
+            base = g[(g["impl"] == e["impl"].iloc[0]) & (g["workers"] == 1)]
             e = pd.concat([base.assign(speedup=1.0, speedup_low=1.0, speedup_high=1.0),
-                           e[e["workers"] > 1]]).sort_values("workers")
+                           e]).sort_values("workers")
             yerr = [e["speedup"] - e["speedup_low"], e["speedup_high"] - e["speedup"]]
             st = plots.style(e["impl"].iloc[0], e["mode"].iloc[0], e["device"].iloc[0])
             if e["launch"].iloc[-1] == "devices":
