@@ -145,7 +145,7 @@ def launches(configs: list[dict]) -> list[tuple]:
 
 def run(args) -> RunFolder:
     """`bench --profile scaling`: a new run folder with scaling.csv and scaling_samples.csv."""
-    for name in ("mode", "dtype", "threads", "time_limit", "wall_budget", "resume"):
+    for name in ("mode", "dtype", "threads", "time_limit", "wall_budget"):
         if getattr(args, name, None) not in (None, False):
             raise UsageError(f"--{name.replace('_', '-')} is not used by the scaling profile "
                              "(one thread per worker, float32, a fixed number of rounds)")
