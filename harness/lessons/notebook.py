@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.report.tables import verdict  # the report's rule, one copy
 from harness.store import CELLS, META, SCHEMA_VERSION, read_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +72,6 @@ def find_run(results: Path = ROOT / "results", profile: str = "default", env=Non
                            " one), so this notebook shows no speed-ups; the lessons still run.")
     return Found(runs[0], f"the newest {profile!r} run of schema version {SCHEMA_VERSION}:"
                           f" {runs[0].relative_to(runs[0].parents[1])}.")
-
-
-def verdict(low: float, high: float) -> str:
-    """harness/report/speed.py's rule: 'faster' / 'slower' than NumPy only when the interval
-    excludes 1; otherwise 'no clear difference'."""
-    return "faster" if low > 1 else "slower" if high < 1 else "no clear difference"
 
 
 def speedup_table(cells: pd.DataFrame) -> pd.DataFrame:

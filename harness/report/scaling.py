@@ -18,7 +18,7 @@ from harness.measure.stats import fmt_seconds
 from harness.report import plots
 from harness.report.load import RunData
 from harness.report.setup import setup_facts
-from harness.report.tables import dig, md_table
+from harness.report.tables import dig, md_table, verdict, with_interval
 from harness.store import META, REPORT, SCALING, atomic_write, read_frame, read_json
 
 HOW_TO_READ = (
@@ -104,9 +104,9 @@ def _speedup(meta: dict, rows, out: Path) -> str:
     for size, g in ok.groupby("size", sort=False):
         table = pd.DataFrame({
             "engine": g["engine"], "W": g["workers"],
-            "step time [95% interval]": [_interval(r.step_median_s, r.step_low_s, r.step_high_s,
+            "step time [95% interval]": [with_interval(r.step_median_s, r.step_low_s, r.step_high_s,
                                                    fmt_seconds) for r in g.itertuples()],
-            "speed-up [95% interval]": [_interval(r.speedup, r.speedup_low, r.speedup_high,
+            "speed-up [95% interval]": [with_interval(r.speedup, r.speedup_low, r.speedup_high,
                                                   _ratio)
                                         if pd.notna(r.speedup) else "(baseline)"
                                         for r in g.itertuples()],
@@ -124,13 +124,14 @@ def _verdicts(g: pd.DataFrame) -> str:
     """One sentence per W > 1 configuration: faster, slower, or no clear difference."""
     said = []
     for r in g[g["speedup"].notna()].itertuples():
-        if r.speedup_low > 1:
-            verdict = f"faster at W = {r.workers}: {_ratio(r.speedup)} of an ideal {r.workers}"
-        elif r.speedup_high < 1:
-            verdict = f"slower at W = {r.workers}: {_ratio(r.speedup)}, more workers cost time"
+        v = verdict(r.speedup_low, r.speedup_high)
+        if v == "faster":
+            v += f" at W = {r.workers}: {_ratio(r.speedup)} of an ideal {r.workers}"
+        elif v == "slower":
+            v += f" at W = {r.workers}: {_ratio(r.speedup)}, more workers cost time"
         else:
-            verdict = f"no clear difference at W = {r.workers} (the interval holds 1)"
-        said.append(f"{r.engine} is {verdict}.")
+            v += f" at W = {r.workers} (the interval holds 1)"
+        said.append(f"{r.engine} is {v}.")
     return " ".join(said)
 
 
@@ -190,10 +191,6 @@ def _figure(ok: pd.DataFrame, out: Path) -> str:
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle("Data-parallel speed-up against workers (error bars: 95% interval)")
     return plots.save(fig, out, "scaling.png")
-
-
-def _interval(x, low, high, fmt) -> str:
-    return f"{fmt(x)} [{fmt(low)}, {fmt(high)}]"
 
 
 def _ratio(x) -> str:

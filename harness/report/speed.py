@@ -17,12 +17,14 @@ from harness.measure.stats import fmt_seconds as fmt_s
 from harness.report import plots
 from harness.report.crossovers import crossovers, device_crossover, fmt_ratio, pair_ratio
 from harness.report.load import RunData
-from harness.report.tables import md_table, pivot, size_order, words
-
-
-def verdict(low: float, high: float) -> str:
-    """faster / slower than NumPy, or no clear difference (the interval holds 1)."""
-    return "faster" if low > 1 else "slower" if high < 1 else "no clear difference"
+from harness.report.tables import (
+    md_table,
+    pivot,
+    size_order,
+    verdict,
+    with_interval,
+    words,
+)
 
 
 def _versus_numpy(ratios: pd.DataFrame) -> str:
@@ -63,17 +65,11 @@ def _fastest(at: pd.DataFrame, rounds) -> str:
     return text
 
 
-def _with_interval(value: float, low: float, high: float, fmt) -> str:
-    if pd.isna(low) or pd.isna(high):
-        return fmt(value)
-    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
-
-
 def sec_speed(run: RunData) -> str:
     if why := run.needs("step_median_s", "step_low_s", "step_high_s", "flops_per_step"):
         return why
     ok = run.ok
-    times = ok.assign(shown=[_with_interval(t, lo, hi, fmt_s) for t, lo, hi in
+    times = ok.assign(shown=[with_interval(t, lo, hi, fmt_s) for t, lo, hi in
                              zip(ok["step_median_s"], ok["step_low_s"], ok["step_high_s"],
                                  strict=True)])
     sizes = size_order(ok)
@@ -106,7 +102,7 @@ def sec_speed(run: RunData) -> str:
                       " speed-up baseline._"]
     else:
         ratios = ratios.assign(shown=[
-            _with_interval(x, lo, hi, lambda v: f"{v:.3g}x")
+            with_interval(x, lo, hi, lambda v: f"{v:.3g}x")
             + ("" if verdict(lo, hi) != "no clear difference" or imp == "numpy" else " ≈")
             for x, lo, hi, imp in zip(ratios["speedup"], ratios["speedup_low"],
                                       ratios["speedup_high"], ratios["impl"], strict=True)])

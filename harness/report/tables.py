@@ -77,3 +77,15 @@ def dig(d, path: str, default=None):
     for key in path.split("."):
         v = v.get(key) if isinstance(v, dict) else None
     return default if v is None else v
+
+
+def verdict(low: float, high: float) -> str:
+    """faster / slower (than the baseline), or no clear difference (the interval holds 1)."""
+    return "faster" if low > 1 else "slower" if high < 1 else "no clear difference"
+
+
+def with_interval(value: float, low: float, high: float, fmt) -> str:
+    """'1.5x [1.2x, 1.9x]'; the value alone where the run has no interval."""
+    if pd.isna(low) or pd.isna(high):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
