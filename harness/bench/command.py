@@ -73,7 +73,8 @@ def run(args) -> RunFolder:
         from harness.bench import scaling
 
         with _interrupts():
-            folder = scaling.run(args)
+            folder = scaling.run(args, _list(args.impl), _list(args.size),
+                                 _list(args.device))
         if args.report:
             render_report(folder)
         return folder

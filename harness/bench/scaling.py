@@ -135,23 +135,21 @@ def _config(profile, impl, mode, jax_launch, device, size, w, gpu_count, usable_
 
 def launches(configs: list[dict]) -> list[tuple]:
     """(impl, mode, launch, device, workers): one launch each, every size inside it."""
-    seen = []
-    for c in configs:
-        key = (c["impl"], c["mode"], c["launch"], c["device"], int(c["workers"]))
-        if c.get("status") != "unavailable" and key not in seen:
-            seen.append(key)
-    return seen
+    runnable = [_launch_of(c) for c in configs if c.get("status") != "unavailable"]
+    return list(dict.fromkeys(runnable))
 
 
-def run(args) -> RunFolder:
-    """`bench --profile scaling`: a new run folder with scaling.csv and scaling_samples.csv."""
+def run(args, impls: list[str] | None, sizes: list[str] | None,
+        devices: list[str] | None) -> RunFolder:
+    """`bench --profile scaling`: a new run folder with scaling.csv and scaling_samples.csv
+    (impls, sizes, devices: the command line's --impl, --size, --device lists, or None)."""
     for name in ("mode", "dtype", "threads", "time_limit", "wall_budget"):
         if getattr(args, name, None) not in (None, False):
             raise UsageError(f"--{name.replace('_', '-')} is not used by the scaling profile "
                              "(one thread per worker, float32, a fixed number of rounds)")
     gpus = machine.gpus()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    configs = plan(PROFILE, _flat(args.impl), _flat(args.size), _flat(args.device), len(gpus),
+    configs = plan(PROFILE, impls, sizes, devices, len(gpus),
                    usable or 1)
     order_seed = PROFILE.seed
     meta = {"kind": "scaling", "profile": to_dict(PROFILE), "options": {
@@ -173,7 +171,8 @@ def _sweep(folder: RunFolder, configs: list[dict], rng: random.Random) -> None:
     started = time.time()
     folder.meta["runs"].append({"started_utc": machine.utc_now().isoformat(timespec="seconds")})
     todo, samples, failed = launches(configs), [], {}
-    problems = {c["size"]: _problem(c) for c in configs if c.get("status") != "unavailable"}
+    sizes = {c["size"]: c for c in configs if c.get("status") != "unavailable"}
+    problems = {size: _problem(c) for size, c in sizes.items()}  # once per size
     print(f"run folder: {folder.path}  ({len(todo)} launches x {PROFILE.rounds} rounds)")
     try:
         for r in range(PROFILE.rounds):
@@ -255,8 +254,8 @@ def _used(res: dict) -> dict:
 
 def _write(folder: RunFolder, configs: list[dict], samples: list[dict], failed: dict) -> None:
     """Samples first, scaling.csv (the rows readers use) last; both atomically."""
-    by_key = {ScalingKey.of(c): why for c in configs for launch, why in failed.items()
-              if _launch_of(c) == launch}
+    by_key = {ScalingKey.of(c): failed[_launch_of(c)] for c in configs
+              if _launch_of(c) in failed}
     rows = scaling_rows(configs, samples, by_key)
     for row in rows:
         used = folder.meta["launches"].get(_name(_launch_of(row)), {})
@@ -266,9 +265,3 @@ def _write(folder: RunFolder, configs: list[dict], samples: list[dict], failed: 
     folder.write_table(SCALING_SAMPLES, SCALING_SAMPLE_COLUMNS, samples)
     folder.write_table(SCALING, SCALING_COLUMNS, rows)
     folder.save_meta()
-
-
-def _flat(values) -> list[str] | None:
-    if not values:
-        return None
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
