@@ -42,7 +42,16 @@ DERIVATIVE_FUNC = re.compile(r"backward|derivative", re.IGNORECASE)
 # Calls that ask a framework for gradients: loss.backward(), torch.autograd.grad,
 # jax.grad, jax.value_and_grad, jax.vjp.
 AUTOGRAD_CALLS = {"backward", "grad", "value_and_grad", "vjp", "jacrev", "jacfwd"}
-OPTIONS = set(contract.ACTIVATIONS) - {"sigmoid"}  # the non-default choices: tanh, relu
+DEFAULT = contract.ACTIVATIONS[0]  # sigmoid: the network had it before the option existed
+OPTIONS = set(contract.ACTIVATIONS) - {DEFAULT}  # the non-default choices: tanh, relu
+# The network's mathematics: module-level functions with these names (forward, loss, gradients,
+# the update, and the activation and loss pieces they use). Every other code line of an
+# implementation file (imports, availability, devices, compile modes, sessions, threads, run
+# info) is plumbing.
+MATH_FUNC = re.compile(r"^(?:_?act_\w+|sigmoid|softplus|forward|loss_fn|grads|step)$")
+# Each implementation as it runs, by file: its mathematics and its plumbing may be two files.
+RUNS = {"numpy": ("impls/handwritten.py", "impls/numpy_impl.py"), "torch": ("impls/torch_impl.py",),
+        "jax": ("impls/jax_impl.py",)}
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,9 @@ class Cost:
     option_backward: tuple[int, ...]  # of those, in the backward pass (gradient lines or
     #                                   inside a derivative function)
     autograd: tuple[int, ...]  # lines that call a framework's autograd
+    added: tuple[int, ...] = ()  # option lines that the option added: all but the default's
+    #                              (sigmoid's) own branch, which the network needed before
+    added_derivative: tuple[int, ...] = ()  # of those, derivatives written by hand
 
 
 def _lines(node: ast.AST) -> set[int]:
@@ -111,10 +123,13 @@ def cost_of_change(source: str) -> Cost:
         activation's name (its elif/else included), the statement right after such an `if`
         when all its branches return (the fall-through default, `return xp.maximum(Z, 0)`),
         and any other statement holding the string 'tanh' or 'relu' (a lookup table);
+    added: the option lines outside the default's own branch (the body of an `if` testing
+        `activation == "sigmoid"`): what tanh and relu added to a network that had sigmoid;
     autograd: a line calling .backward(), grad(), value_and_grad(), vjp(), jacrev(), jacfwd().
     """
     tree = ast.parse(source)
     gradient, derivative, option, autograd, backward = set(), set(), set(), set(), set()
+    default: set[int] = set()
     for func in ast.walk(tree):
         if isinstance(func, ast.FunctionDef) and DERIVATIVE_FUNC.search(func.name):
             backward |= _lines(func)
@@ -153,6 +168,8 @@ def cost_of_change(source: str) -> Cost:
                 nxt = block[i + 1] if i + 1 < len(block) else None
                 if isinstance(stmt, ast.If) and _names_activation(stmt.test):
                     option |= _lines(stmt)
+                    if _is_default(stmt.test):  # sigmoid's branch: there before the option
+                        default |= set().union(*(_lines(b) for b in stmt.body))
                     returns = isinstance(stmt.body[-1], ast.Return) and not stmt.orelse
                     if nxt is not None and returns:
                         option |= _lines(nxt)
@@ -162,8 +179,37 @@ def cost_of_change(source: str) -> Cost:
             if any(isinstance(n, ast.Constant) and n.value in OPTIONS for n in ast.walk(node)):
                 option |= _lines(node)
     code = code_lines(source, tree)
-    sets = (code, gradient, derivative, option, option & (gradient | backward), autograd)
+    added = option - default
+    sets = (code, gradient, derivative, option, option & (gradient | backward), autograd, added,
+            added & derivative)
     return Cost(*(tuple(sorted(s & code)) for s in sets))
+
+
+def _is_default(test: ast.AST) -> bool:
+    """`activation == "sigmoid"`: the test of the default's own branch."""
+    return (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+            and any(isinstance(n, ast.Constant) and n.value == DEFAULT
+                    for n in (test.left, *test.comparators)))
+
+
+def math_lines(source: str) -> tuple[set[int], set[int]]:
+    """(the network's mathematics, plumbing): the code lines inside module-level functions
+    whose name MATH_FUNC matches, and every other code line (imports included)."""
+    tree = ast.parse(source)
+    code = code_lines(source, tree)
+    math = set().union(*(_lines(f) for f in tree.body
+                         if isinstance(f, ast.FunctionDef) and MATH_FUNC.match(f.name))) & code
+    return math, code - math
+
+
+def why_longer(root: Path = ROOT, runs=RUNS) -> dict[str, dict[str, int]]:
+    """{implementation: {"math": lines, "plumbing": lines}} over the files it runs as."""
+    out = {}
+    for name, files in runs.items():
+        split = [math_lines((Path(root) / f).read_text(encoding="utf-8")) for f in files]
+        out[name] = {"math": sum(len(m) for m, _ in split),
+                     "plumbing": sum(len(p) for _, p in split)}
+    return out
 
 
 def spans(lines) -> str:
@@ -179,16 +225,19 @@ def spans(lines) -> str:
 
 def cost_table(root: Path = ROOT, files=FILES) -> str:
     """The cost-of-change table (markdown) for the files that exist, and a line listing."""
-    rows = ["| file | runs as | code lines | gradient lines by hand | derivatives by hand"
-            " | activation-option lines (in backward) | autograd calls |", "|" + " --- |" * 7]
+    rows = ["| file | runs as | code lines: maths + plumbing | gradient lines by hand"
+            " | derivatives by hand | lines the activation option added (derivatives by hand)"
+            " | autograd calls |", "|" + " --- |" * 7]
     where = []
     for rel, used_by in files:
-        path = Path(root) / rel
-        c = cost_of_change(path.read_text(encoding="utf-8"))
-        rows.append(f"| `{rel}` | {used_by} | {len(c.code)} | {len(c.gradient)} |"
-                    f" {len(c.derivative)} | {len(c.option)} ({len(c.option_backward)}) |"
-                    f" {len(c.autograd)} |")
+        source = (Path(root) / rel).read_text(encoding="utf-8")
+        c, (math, plumbing) = cost_of_change(source), math_lines(source)
+        rows.append(f"| `{rel}` | {used_by} | {len(c.code)}: {len(math)} + {len(plumbing)} |"
+                    f" {len(c.gradient)} | {len(c.derivative)} | {len(c.added)}"
+                    f" ({len(c.added_derivative)}) | {len(c.autograd)} |")
         where.append(f"- `{rel}`: gradient lines {spans(c.gradient)}; derivatives"
-                     f" {spans(c.derivative)}; activation option {spans(c.option)}; autograd"
-                     f" {spans(c.autograd)}.")
+                     f" {spans(c.derivative)}; added by the activation option {spans(c.added)}"
+                     f" (sigmoid's own branches, there before the option, are not counted;"
+                     f" every option line: {spans(c.option)}); autograd {spans(c.autograd)};"
+                     f" maths {spans(sorted(math))}.")
     return "\n".join(rows) + "\n\nWhich lines (so you can check the counts):\n\n" + "\n".join(where)
