@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness import cli
+from harness.lessons import bug_training, cost, stopwatch, vanishing
 from harness.lessons import command as lessons_command
-from harness.lessons import cost, vanishing
 from tests.helpers import ROOT
 
 # A hand-written backward pass in the style of impls/handwritten.py, small enough to count by eye.
@@ -56,6 +56,33 @@ def test_counts_on_a_synthetic_handwritten_source():
     assert c.autograd == ()
 
 
+def test_only_the_lines_the_option_added_count():
+    """sigmoid's own branch was there before the option: not counted as added."""
+    c = cost.cost_of_change(HANDWRITTEN)
+    # the two `if` lines, the tanh return and the relu fall-through; not `return A * (1 - A)`
+    assert len(c.added) == 4 and len(c.added_derivative) == 2
+    lines = HANDWRITTEN.splitlines()
+    assert not [n for n in c.added if "A * (1 - A)" in lines[n - 1]]
+    assert len(cost.cost_of_change(AUTOGRAD).added) == 1  # the lookup table names tanh and relu
+
+
+def test_real_handwritten_option_added_five_derivatives():
+    """Issue 22: 14 derivative lines in the file, 8 of them the option's, 5 added beyond sigmoid."""
+    c = cost.cost_of_change((ROOT / "impls/handwritten.py").read_text())
+    assert len(set(c.derivative) & set(c.option)) == 8 and len(c.added_derivative) == 5
+    for rel in ("impls/torch_impl.py", "impls/jax_impl.py"):
+        t = cost.cost_of_change((ROOT / rel).read_text())
+        assert t.added_derivative == () and len(t.added) == 5  # elif, tanh, else, relu, header
+
+
+def test_maths_and_plumbing():
+    math, plumbing = cost.math_lines(AUTOGRAD)
+    assert len(math) == 5 and len(plumbing) == 2  # grads' body; the import and the table
+    split = cost.why_longer()
+    assert split["numpy"]["math"] > split["torch"]["math"]  # derivatives by hand
+    assert split["torch"]["plumbing"] > split["numpy"]["plumbing"]  # devices, modes, sessions
+
+
 def test_adding_an_activation_branch_changes_the_counts():
     before = cost.cost_of_change(HANDWRITTEN)
     grown = HANDWRITTEN.replace(
@@ -66,6 +93,8 @@ def test_adding_an_activation_branch_changes_the_counts():
     assert len(after.derivative) == len(before.derivative) + 1
     assert len(after.gradient) == len(before.gradient) + 1
     assert len(after.option) == len(before.option) + 2
+    assert len(after.added) == len(before.added) + 2
+    assert len(after.added_derivative) == len(before.added_derivative) + 1
 
 
 def test_autograd_source_has_no_hand_written_derivatives():
@@ -109,3 +138,48 @@ def test_write_is_deterministic(tmp_path):
 
 def test_bad_arguments_exit_2(tmp_path):
     assert cli.main(["lessons", "--out", str(tmp_path), "--steps", "0"]) == 2
+
+
+def test_bugs_train_worse_than_the_correct_gradient():
+    runs = bug_training.train_with_bugs(steps=60)
+    good, flip = runs["correct"], runs["bug 10: sign_flipped"]
+    big = runs["bug 3a: grad_sum_loss_mean"]
+    assert good["loss"][-1] < good["loss"][0] and flip["loss"][-1] > flip["loss"][0]
+    assert np.median(big["loss"][-20:]) > 2 * good["loss"][-1]
+    text = bug_training.bug_text(runs)
+    assert f"falls from {good['loss'][0]:.3f} to {good['loss'][-1]:.3f}" in text
+    assert "sign_flipped the loss never falls below its start" in text
+
+
+class FakeClock:
+    """Time advances only when a timed function runs: each costs its own fixed seconds."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def function(self, seconds):
+        def f(params, X, T, loss):
+            self.now += seconds
+        return f
+
+
+def test_stopwatch_says_faster_only_by_the_reports_rule():
+    clock = FakeClock()
+    fns = {"base": clock.function(2e-3), "quick": clock.function(1e-3),
+           "same": clock.function(2e-3), "slow": clock.function(8e-3)}
+    timings = stopwatch.measure(fns, size=(8, 3, 4, 2), rounds=8, clock=clock)
+    text = stopwatch.table(timings)
+    assert "faster: 2x [2, 2]" in text
+    assert "no clear difference: 1x [1, 1]" in text
+    assert "slower: base is 4x as fast [4, 4]" in text
+
+
+def test_stopwatch_usage_errors_exit_2(tmp_path, capsys):
+    assert stopwatch.main(["numpy", str(tmp_path / "nosuch.py") + ":f"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert stopwatch.main(["numpy", "--rounds", "1"]) == 2
+    with pytest.raises(SystemExit):
+        stopwatch.main(["numpy", "--size", "1,2,3"])

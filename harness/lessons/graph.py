@@ -77,7 +77,7 @@ def network_graph(out_dir: Path, name: str = FILE) -> str:
         (x0, _), (x1, _) = NODES[a][:2], NODES[b][:2]
         ax.text((x0 + x1) / 2, -1.55, grad, ha="center", fontsize=9.5, color=BACKWARD_COLOUR)
         ax.text((x0 + x1) / 2, -1.9, why, ha="center", fontsize=8, color="#8a3b00")
-    for a, b, grad in TO_PARAMS:
+    for a, b, _ in TO_PARAMS:
         arrow(a, b, BACKWARD_COLOUR, rad=-0.25, ls="--")
     for i, (_, _, grad) in enumerate(TO_PARAMS):  # the parameter gradients, listed below
         ax.text(0.2 + 3.3 * i, -2.6, grad, fontsize=10, color=BACKWARD_COLOUR, ha="left")

@@ -1,17 +1,22 @@
-"""What docs/teaching.ipynb needs beyond the project's own API: the reference run to load, the
-speed-ups read honestly, the closing section's sentences, and the build (`make notebook`).
+"""What docs/teaching.ipynb and docs/teaching.zh.ipynb need beyond the project's own API: the
+reference run to load, the speed-ups read honestly, small helpers for the framework cells, and
+the build (`make notebook`).
 
-    python -m harness.lessons.notebook          # execute docs/teaching.py, write docs/teaching.ipynb
-    from harness.lessons.notebook import find_run, speedup_table, closing
+    python -m harness.lessons.notebook          # execute both jupytext sources, write the notebooks
+    from harness.lessons.notebook import find_run, speedup_table, read_tta, framework
 
 Every sentence about speed is derived from a run's paired speed-ups and their 95% intervals:
-an interval that holds 1 is "no clear difference", never a win (harness/report/speed.py's rule).
-Executing needs the test extra (nbclient, jupytext, ipykernel): imported only by `execute`.
+an interval that holds 1 is "no clear difference", never a win (harness/report/tables.py's rule);
+the closing section's sentences are harness/lessons/closing.py's. A rebuild whose outputs
+differ from the committed notebook only by noise (timings, float64 rounding near 1e-16) leaves
+the committed file alone, so `make notebook` keeps the tree clean. Executing needs the test
+extra (nbclient, jupytext, ipykernel): imported only by `execute`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -20,13 +25,15 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report.tables import verdict  # the report's rule, one copy
-from harness.store import CELLS, META, SCHEMA_VERSION, read_json
+from harness.store import CELLS, META, SCHEMA_VERSION, TTA, read_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "docs" / "teaching.py"  # the jupytext "percent" script: the reviewed source
 NOTEBOOK = ROOT / "docs" / "teaching.ipynb"  # generated from it, with outputs
+SOURCE_ZH = ROOT / "docs" / "teaching.zh.py"  # the Chinese edition, its own source
+NOTEBOOK_ZH = ROOT / "docs" / "teaching.zh.ipynb"
+BUILDS = ((SOURCE, NOTEBOOK), (SOURCE_ZH, NOTEBOOK_ZH))
 RUN_ENV = "BACKPROP_BENCH_RUN"  # a run folder to load instead of the newest reference run
-FRAMEWORKS = ("torch", "jax", "cupy")  # autograd; numpy is by hand, sklearn the peer row
 
 
 def kernel_python() -> str:
@@ -87,9 +94,40 @@ def speedup_table(cells: pd.DataFrame) -> pd.DataFrame:
     t = t.assign(verdict=[verdict(lo, hi) for lo, hi in zip(t["speedup_low"], t["speedup_high"],
                                                             strict=True)])
     cols = ["label", "impl", "mode", "device", "size", "size_rank", "n_samples", "n_features",
-            "n_hidden", "n_outputs", "flops_per_step", "step_median_s", "speedup", "speedup_low",
-            "speedup_high", "verdict"]
+            "n_hidden", "n_outputs", "flops_per_step", "step_median_s", "first_call_s", "speedup",
+            "speedup_low", "speedup_high", "verdict"]
+    t = t.assign(first_call_s=t["first_call_s"] if "first_call_s" in t else float("nan"))
     return t[cols].sort_values(["size_rank", "label"]).reset_index(drop=True)
+
+
+def read_tta(found: Found) -> pd.DataFrame | None:
+    """The run's tta.csv (time to accuracy), or None when the run has none."""
+    path = None if found.path is None else found.path / TTA
+    return pd.read_csv(path) if path is not None and path.is_file() else None
+
+
+def framework(name: str):
+    """(the module, "") when `name` imports here, else (None, one sentence saying what is
+    missing and how to get it). The notebook's framework cells use it and go on either way."""
+    import importlib
+
+    try:
+        return importlib.import_module(name), ""
+    except ImportError as exc:
+        return None, (f"{name} is not installed in this kernel ({exc}), so its cells are skipped:"
+                      " the light `teach` install has no torch or jax. `pip install -e '.[bench]'`"
+                      f" (or `pip install {name}`) brings it; on Colab both are already there.")
+
+
+def cell_lines(*functions) -> int:
+    """Code lines of functions typed into a cell (not blank, not only a comment, not a
+    docstring): harness/lessons/cost.py's rule, applied to the notebook's own cells."""
+    import inspect
+    import textwrap
+
+    from harness.lessons.cost import code_lines
+
+    return sum(len(code_lines(textwrap.dedent(inspect.getsource(f)))) for f in functions)
 
 
 def versus_numpy(row) -> str:
@@ -104,89 +142,6 @@ def versus_numpy(row) -> str:
                 f" [95% interval {1 / hi:.3g}, {1 / lo:.3g}]")
     return (f"{row['label']} and hand-written NumPy: no clear difference (speed-up {s:.3g},"
             f" interval [{lo:.3g}, {hi:.3g}] holds 1)")
-
-
-def _size(rows: pd.DataFrame) -> str:
-    r = rows.iloc[0]
-    return (f"{r['size']} (N={r['n_samples']}, F={r['n_features']}, H={r['n_hidden']},"
-            f" K={r['n_outputs']})")
-
-
-def clearly_faster_from(table: pd.DataFrame) -> dict[str, str]:
-    """For each framework series: the smallest size from which it is clearly faster than NumPy
-    at that size and at every larger size where it ran (series for which there is none: absent)."""
-    out = {}
-    for label, g in table[table["impl"].isin(FRAMEWORKS)].groupby("label"):
-        g = g.sort_values("size_rank")
-        faster = (g["verdict"] == "faster").tolist()
-        for i in range(len(g)):
-            if all(faster[i:]):
-                out[label] = g.iloc[i]["size"]
-                break
-    return out
-
-
-def _speed(table: pd.DataFrame | None) -> tuple[list[str], list[str], list[str]]:
-    """(what the numbers say, reasons for writing by hand, reasons against), all from `table`."""
-    if table is None or table.empty:
-        return (["No run was loaded, so this section makes no claim about speed."], [], [])
-    frame = table[table["impl"].isin(FRAMEWORKS)]
-    if frame.empty:
-        return (["The run has no framework series beside hand-written NumPy: no claim about"
-                 " speed."], [], [])
-    said, by_hand, not_by_hand = [], [], []
-    small, large = frame["size_rank"].min(), frame["size_rank"].max()
-    at_small = frame[frame["size_rank"] == small]
-    scale = ", the article's scale (2 inputs)" if at_small["n_features"].iloc[0] == 2 else ""
-    said.append(f"At the smallest size{scale}, {_size(at_small)}: "
-                + "; ".join(versus_numpy(r) for _, r in at_small.iterrows()) + ".")
-    if (at_small["verdict"] == "slower").all():
-        by_hand.append(f"small networks on a CPU, trained step by step: at size {_size(at_small)}"
-                       " hand-written NumPy is clearly faster than every framework measured (a"
-                       " framework's per-call overhead is larger than the arithmetic)")
-    elif (at_small["verdict"] == "faster").any():
-        best = at_small.loc[at_small["speedup"].idxmax()]
-        not_by_hand.append(f"speed, even at the smallest size: {versus_numpy(best)}")
-    if large != small:
-        at_large = frame[frame["size_rank"] == large]
-        said.append(f"At the largest size, {_size(at_large)}: "
-                    + "; ".join(versus_numpy(r) for _, r in at_large.iterrows()) + ".")
-    largest = frame.loc[frame["size_rank"] == large, "size"].iloc[0]
-    if start := clearly_faster_from(table):
-        not_by_hand += [f"speed at size {size}, the largest measured: {label} is clearly faster"
-                        " than hand-written NumPy there" if size == largest else
-                        f"speed from size {size} on: {label} is clearly faster than hand-written"
-                        " NumPy there and at every larger size measured"
-                        for label, size in start.items()]
-    elif large != small:
-        said.append("No framework is clearly faster than hand-written NumPy at every size from"
-                    " some size on, in this run: here speed is not the argument against writing"
-                    " backprop by hand.")
-    return said, by_hand, not_by_hand
-
-
-def closing(table: pd.DataFrame | None, by_hand, autograd: dict, diagnosis: str = "") -> str:
-    """The closing section (markdown). `by_hand`: harness.lessons.cost's Cost of
-    impls/handwritten.py; `autograd`: {name: Cost} of the framework files; `diagnosis`: what
-    the checker said about the planted bug ("" when it said nothing)."""
-    said, for_hand, against = _speed(table)
-    most = max((len(c.derivative) for c in autograd.values()), default=0)
-    hand_d, hand_opt = len(by_hand.derivative), len(by_hand.option_backward)
-    if hand_d > most:
-        against.append(f"anything you will change: the activation option alone cost {hand_d}"
-                       f" hand-written derivative lines ({hand_opt} activation lines in the"
-                       f" backward pass) in impls/handwritten.py, and {most} in "
-                       + " and ".join(sorted(autograd)) + ", where autograd derives them")
-    if diagnosis:
-        for_hand.append("learning what autograd does: you derive each line, and a gradient"
-                        f" checker tells you what you got wrong (here: \"{diagnosis}\")")
-    parts = ["**What the numbers say.** " + " ".join(said)]
-    if for_hand:
-        parts.append("**Hand-written backprop is still the right tool for** "
-                     + "; ".join(for_hand) + ".")
-    if against:
-        parts.append("**It is not the right tool for** " + "; ".join(against) + ".")
-    return "\n\n".join(parts)
 
 
 def small_png(path: Path, width: int = 1000, colours: int = 64) -> bytes:
@@ -209,7 +164,8 @@ def small_png(path: Path, width: int = 1000, colours: int = 64) -> bytes:
 def execute(source: Path = SOURCE, env: dict | None = None, timeout: int = 120):
     """Run the percent script top to bottom in a fresh kernel of *this* interpreter (the native
     ipykernel spec, not whatever `python3` kernel is installed); return the executed notebook.
-    Raises nbclient's CellExecutionError on the first cell that raises."""
+    Raises nbclient's CellExecutionError on the first cell that raises; `timeout` bounds each
+    cell (a hang guard, not a performance claim)."""
     import jupytext
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
@@ -238,18 +194,79 @@ def stable_ids(nb) -> None:
         seen.add(cell.id)
 
 
-def write(nb, path: Path = NOTEBOOK) -> None:
+# Noise: what changes from one execution to the next with nothing else changed. Float64
+# rounding (an error of 1e-17 one time, 0.0e+00 the next) and the checker's wall-clock seconds.
+_TINY = re.compile(r"(?<![\d.])(?:\d\.\d+|\d)e-(?:1[3-9]|[2-9]\d|\d{3})\b|(?<![\d.])0\.0+e[+-]00\b")
+_SECONDS = re.compile(r"(\[|\(|, )\d+\.\d s(\]|\)|</p>)")
+
+
+def _quiet(text: str) -> str:
+    return _SECONDS.sub(r"\1#.# s\2", _TINY.sub("~0", text))
+
+
+def coalesce_streams(nb) -> None:
+    """Merge each cell's consecutive outputs to the same stream into one: where a print is cut
+    into two outputs depends on when the kernel flushed, which is noise too."""
+    for c in nb.cells:
+        merged = []
+        for o in c.get("outputs", []):
+            if merged and o["output_type"] == "stream" == merged[-1]["output_type"] \
+                    and o["name"] == merged[-1]["name"]:
+                merged[-1]["text"] += o["text"]
+            else:
+                merged.append(o)
+        if "outputs" in c:
+            c["outputs"] = merged
+
+
+def normalized(nb) -> str:
+    """The notebook's cells and outputs with the noise masked: equal for two executions that
+    differ only by noise."""
+    import copy
+    import json
+
+    nb = copy.deepcopy(nb)
+    coalesce_streams(nb)
+    cells = []
+    for c in nb.cells:
+        outs = []
+        for o in c.get("outputs", []):
+            o = {k: v for k, v in o.items() if k not in ("execution_count", "metadata")}
+            outs.append(_quiet(json.dumps(o, sort_keys=True)))
+        cells.append([c.cell_type, c.source, outs])
+    return json.dumps(cells)
+
+
+def write(nb, path: Path = NOTEBOOK) -> bool:
+    """Write `nb` to `path` unless the file there differs from it only by noise; True if written."""
     import jupytext
+    import nbformat
 
+    if path.is_file():
+        try:
+            if normalized(nbformat.read(path, as_version=4)) == normalized(nb):
+                return False
+        except (ValueError, KeyError, nbformat.ValidationError):
+            pass  # unreadable: rewrite it
+    coalesce_streams(nb)
     jupytext.write(nb, path, fmt="ipynb")
+    return True
 
 
-def main() -> int:
-    start = time.perf_counter()
-    nb = execute()
-    write(nb)
-    print(f"wrote {NOTEBOOK.relative_to(ROOT)} ({time.perf_counter() - start:.0f} s,"
-          f" kernel {sys.executable})")
+def main(env=None) -> int:
+    """Execute every source and write its notebook; exit 2 (nothing executed) when
+    $BACKPROP_BENCH_RUN names no usable run folder."""
+    env = os.environ if env is None else env
+    found = find_run(env=env)
+    if env.get(RUN_ENV) and found.path is None:
+        print(f"error: {found.why}", file=sys.stderr)
+        return 2
+    for source, notebook in BUILDS:
+        start = time.perf_counter()
+        nb = execute(source, env=dict(env))
+        what = "wrote" if write(nb, notebook) else "unchanged (only noise differs):"
+        print(f"{what} {notebook.relative_to(ROOT)} ({time.perf_counter() - start:.0f} s,"
+              f" kernel {sys.executable})")
     return 0
 
 
