@@ -169,3 +169,13 @@ def test_no_run_no_speed_claim():
     assert "no time-to-accuracy file" in text
     assert "anything you will change" in text  # the cost of change holds without a run
     assert "17 lines by hand, 12 lines in torch and 11 lines in jax" in text
+
+
+def test_the_guide_quotes_the_closing():
+    """docs/teaching.md retells the reference run's closing: its repay figure must be the one
+    the closing computes."""
+    if not (REFERENCE / "cells.csv").is_file():
+        pytest.skip("the committed reference run is not in this tree")
+    guide = " ".join((ROOT / "docs" / "teaching.md").read_text(encoding="utf-8").split())
+    quoted = re.search(r"costs about ([\d,]+) of its faster steps", guide).group(1)
+    assert f"repaid after about {quoted} steps" in cl.closing(_facts(REFERENCE)[2])

@@ -183,3 +183,20 @@ def test_stopwatch_usage_errors_exit_2(tmp_path, capsys):
     assert stopwatch.main(["numpy", "--rounds", "1"]) == 2
     with pytest.raises(SystemExit):
         stopwatch.main(["numpy", "--size", "1,2,3"])
+
+
+def test_the_docs_show_the_counts_this_code_has():
+    """README.md, docs/teaching.md and docs/figures/lessons.md quote the cost table and its
+    figures: they must be what cost.py counts in this tree (rerun `python -m harness lessons`)."""
+    table = cost.cost_table().split("\n\n")[0]
+    hand = cost.cost_of_change((ROOT / "impls/handwritten.py").read_text())
+    split = cost.why_longer()
+    for doc in ("README.md", "docs/teaching.md", "docs/figures/lessons.md"):
+        assert table in (ROOT / doc).read_text(encoding="utf-8"), doc
+    for doc in ("README.md", "docs/teaching.md"):
+        text = " ".join((ROOT / doc).read_text(encoding="utf-8").split())
+        assert f"{len(hand.added)} lines" in text and f"{len(hand.added_derivative)} of them" in text
+        for figure in (split["torch"]["math"], split["jax"]["math"], split["numpy"]["math"],
+                       split["torch"]["plumbing"], split["jax"]["plumbing"],
+                       split["numpy"]["plumbing"]):
+            assert str(figure) in text, (doc, figure)
