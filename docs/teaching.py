@@ -533,7 +533,9 @@ else:
            title="Above 1: faster than hand-written NumPy (95% intervals, paired by round)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    plt.show()
+    fig.savefig(FIGURES / "speedups.png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    display(Image(data=small_png(FIGURES / "speedups.png")))
 
 # %% [markdown]
 # In words, series by series, read from the intervals (`harness.lessons.notebook.versus_numpy`):

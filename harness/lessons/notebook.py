@@ -15,10 +15,12 @@ extra (nbclient, jupytext, ipykernel): imported only by `execute`.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +180,16 @@ def execute(source: Path = SOURCE, env: dict | None = None, timeout: int = 120):
     km = KernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
     client = NotebookClient(nb, km=km, timeout=timeout, record_timing=False,
                             resources={"metadata": {"path": str(Path(source).parent)}})
-    client.execute(env=env)
+    try:
+        client.execute(env=env)
+    finally:
+        # nbclient shuts the kernel down but leaves its client's zmq sockets to the garbage
+        # collector, whose ResourceWarning would surface in whatever code runs next: collect
+        # them here, where they are known to be done with.
+        del client, km
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
     return nb
 
 
