@@ -148,8 +148,8 @@ print("equal:", np.allclose(dw.ravel(), dL_dw.sum(axis=0)))
 # | `z` (code only) | pre-activation $w x + b$ | `Z1`, `Z2` | (N, H), (N, K) |
 # | $y = \sigma(z)$ | the output | `A1` (hidden), `Y` (output) | (N, H), (N, K) |
 # | $t$ | the target | `T` | (N, K) |
-# | $L = \frac{1}{2}(y - t)^2$ | the loss, one sample | `mse`: $\frac{1}{N}\sum_{n,k} \frac{1}{2}(Y - T)^2$ | scalar |
-# | $\sigma'(\cdot) = \sigma(\cdot)(1 - \sigma(\cdot))$ | the sigmoid's slope | `Y * (1 - Y)`, from the output | like `Y` |
+# | $L = \frac{1}{2}(y - t)^2$ | one sample's loss | `mse`: $\frac{1}{N}\sum \frac{1}{2}(Y - T)^2$ | scalar |
+# | $\sigma' = \sigma(1 - \sigma)$ | the sigmoid's slope | `Y * (1 - Y)`, from the output | like `Y` |
 # | $\frac{\partial L}{\partial w}$ | the gradient | `dW2 = A1.T @ dZ2` (summed over the batch) | like `W2` |
 # | $\eta$ | the learning rate | `lr` | scalar |
 #

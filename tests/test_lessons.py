@@ -160,9 +160,12 @@ class FakeClock:
     def __call__(self):
         return self.now
 
-    def function(self, seconds):
+    def function(self, *seconds):
+        """Each call costs the next of `seconds`, cyclically."""
+        calls = iter(range(10**9))
+
         def f(params, X, T, loss):
-            self.now += seconds
+            self.now += seconds[next(calls) % len(seconds)]
         return f
 
 
@@ -200,3 +203,12 @@ def test_the_docs_show_the_counts_this_code_has():
                        split["torch"]["plumbing"], split["jax"]["plumbing"],
                        split["numpy"]["plumbing"]):
             assert str(figure) in text, (doc, figure)
+
+
+def test_stopwatch_a_median_above_one_is_no_claim_when_the_interval_holds_one():
+    clock = FakeClock()  # 10 ms a call: one call per sample, so each round sees one cost
+    fns = {"base": clock.function(10e-3), "noisy": clock.function(9.5e-3, 9.5e-3, 11e-3)}
+    timings = stopwatch.measure(fns, size=(8, 3, 4, 2), rounds=9, clock=clock)
+    ratios = [timings[0].per_call[r] / timings[1].per_call[r] for r in range(9)]
+    assert np.median(ratios) > 1 and min(ratios) < 1  # the median alone would say "faster"
+    assert "noisy" in (text := stopwatch.table(timings)) and "no clear difference" in text

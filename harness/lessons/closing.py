@@ -236,11 +236,12 @@ def cost_text(f: Facts) -> str:
     said += [f"{n} lines to {k}, " + (f"{d} of them derivatives" if d else "no derivative")
              for k, (n, d) in auto.items()]
     text = ("**The cost of change.** Adding tanh and relu to a network that had sigmoid (sigmoid's"
-            " own branches, there before the option, are not counted) added " + words(said) + ".")
+            " own branches, there before the option, are not counted) added " + "; ".join(said) + ".")
     if f.longer:
         text += (" The framework files are longer for another reason, plumbing: "
-                 + words(f"{_who(k) if k == 'numpy' else k} has {v['math']} lines of mathematics"
-                         f" and {v['plumbing']} of plumbing" for k, v in f.longer.items())
+                 + "; ".join(f"{_who(k) if k == 'numpy' else k} has {v['math']} lines of"
+                             f" mathematics and {v['plumbing']} of plumbing"
+                             for k, v in f.longer.items())
                  + " (harness/lessons/cost.py's rule: mathematics is the forward pass, the loss,"
                    " the gradients and the update; plumbing is availability, devices, compile"
                    " modes, a training session, threads and run information).")
