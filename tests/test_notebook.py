@@ -290,3 +290,21 @@ def test_small_png_shrinks(tmp_path):
     with Image.open(small) as im:
         assert im.width == 500
     assert small.stat().st_size < (tmp_path / "f.png").stat().st_size
+
+
+def test_the_teach_install_has_no_framework():
+    """`pip install -e '.[teach]'` brings Jupyter and no framework; `make setup` brings both."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    def names(requirements):
+        return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    base, extras = names(project["dependencies"]), project["optional-dependencies"]
+    heavy = {"torch", "jax", "jaxlib", "mpi4py", "mpich"}
+    assert not (base | names(extras["teach"])) & heavy
+    assert heavy - {"jaxlib"} <= names(extras["bench"])
+    assert {"notebook", "ipykernel"} <= names(extras["teach"]) and "matplotlib" in base
+    assert "-e '.[test,bench]'" in (ROOT / "Makefile").read_text(encoding="utf-8")
