@@ -152,6 +152,11 @@ def history(points: list, what: str, impl: str) -> go.Figure | None:
         marks += [(p, y, t) for p, y, t in zip(ps, ys, text, strict=True) if p.regression]
     if not fig.data:
         return None
+    for p in points:  # a cell that broke has no value to mark: a line at its run's time
+        if p.regression and p.run.utc is not None and math.isnan(getattr(p, attrs[0])):
+            fig.add_vline(x=p.run.utc.isoformat(), line={"color": REGRESSION, "dash": "dash"},
+                          annotation_text=f"{p.change.verdict}: {p.run.name}",
+                          annotation_font_color=REGRESSION)
     if marks:
         fig.add_trace(go.Scatter(
             x=[p.run.utc.isoformat() for p, _, _ in marks], y=[y for _, y, _ in marks],

@@ -44,7 +44,7 @@ def _td(cell) -> str:
 
 
 def table(head: Iterable[str], rows: Iterable[Iterable], row_classes: Iterable[str] = (),
-          sortable: bool = True, cls: str = "") -> str:
+          sortable: bool = True, table_id: str = "") -> str:
     """A table; plain strings are escaped, Cells are taken as HTML."""
     classes = list(row_classes)
     body = []
@@ -52,8 +52,9 @@ def table(head: Iterable[str], rows: Iterable[Iterable], row_classes: Iterable[s
         rc = classes[i] if i < len(classes) and classes[i] else ""
         body.append(f"<tr{f' class={chr(34)}{rc}{chr(34)}' if rc else ''}>"
                     + "".join(_td(c) for c in row) + "</tr>")
-    kind = " ".join(x for x in ("sortable" if sortable else "", cls) if x)
-    return (f'<div class="scroll"><table class="{kind}"><thead><tr>'
+    attrs = (' class="sortable"' if sortable else "") + (f' id="{esc(table_id)}"' if table_id
+                                                          else "")
+    return (f'<div class="scroll"><table{attrs}><thead><tr>'
             + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "\n".join(body) + "</tbody></table></div>")
 

@@ -48,7 +48,7 @@ def _runs(runs: list[Run]) -> str:
         classes.append("problem" if r.problems else "")
     head = ["run", "kind", "profile", "machine", "UTC", "commit", "libraries", "cells that ran",
             "problems"]
-    return ('<h2 id="runs">Runs</h2>' + (table(head, rows, classes) if rows else
+    return ('<h2 id="runs">Runs</h2>' + (table(head, rows, classes, table_id="runs-table") if rows else
                                           "<p>No run folders found.</p>"))
 
 
@@ -77,4 +77,4 @@ def _series(series: dict[CellKey, list[Point]]) -> str:
         classes.append("regression" if regressed else "")
     head = ["series", "impl", "mode", "device", "dtype", "size", "runs", "machines",
             "latest step time", "latest run", "regressions"]
-    return '<h2 id="series">Series</h2>' + table(head, rows, classes)
+    return '<h2 id="series">Series</h2>' + table(head, rows, classes, table_id="series-table")

@@ -30,6 +30,7 @@ from harness.store import (
     REPORT,
     SCALING,
     SCHEMA_VERSION,
+    STATUSES,
     RunFolder,
     read_frame,
     read_json,
@@ -159,10 +160,24 @@ def read(path: Path, slug: str) -> Run:
     except UsageError:
         return Run(path, slug, "unknown", {}, None,
                    [f"not a run folder: no {META}, {CELLS} or {SCALING}"])
-    run = Run(path, slug, "bench", data.meta, data.cells, list(data.notes), data)
+    notes = [n for n in data.notes if "this report reads version" not in n]
+    version = data.meta.get("schema_version")
+    if version != SCHEMA_VERSION and data.meta:
+        notes.append(f"schema version {version if version is not None else 'unknown'} (this code"
+                     f" reads {SCHEMA_VERSION}): shown as far as its columns go, never compared")
+    cells = data.cells
+    if cells is not None and "status" in cells:
+        torn = ~cells["status"].isin(STATUSES)  # a torn last line, a status no bench wrote
+        if torn.any():
+            notes.append(f"{int(torn.sum())} row(s) of `{CELLS}` left out: incomplete, or a"
+                         " status no bench writes")
+            cells = data.cells = cells[~torn]
+    run = Run(path, slug, "bench", data.meta, cells, notes, data)
     try:
         run.folder = RunFolder.open(path)
         run.problems += [f"half-written: {d}" for d in run.folder.dropped]
+        if run.folder.dropped:  # said just now, with the line numbers
+            run.problems = [p for p in run.problems if "left out: incomplete" not in p]
     except ValueError as exc:
         if run.meta.get("schema_version") == SCHEMA_VERSION:  # load() said so otherwise
             run.problems.append(f"cannot be compared: {exc}")
