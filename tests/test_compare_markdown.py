@@ -4,8 +4,12 @@ regressions, and leaves the text output as it was."""
 from __future__ import annotations
 
 import re
+import shlex
+
+import pytest
 
 from harness import cli
+from tests.helpers import ROOT
 from tests.test_compare import META, _rounds, _run
 
 
@@ -73,3 +77,19 @@ def test_an_unknown_format_is_exit_2(tmp_path, capsys):
     a, b = _runs(tmp_path, slow=False)
     assert cli.main(["compare", a, b, "--format", "html"]) == 2
     assert "invalid choice: 'html'" in capsys.readouterr().err
+
+
+def test_the_ci_recipe_is_a_workflow_whose_commands_parse():
+    yaml = pytest.importorskip("yaml")
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    workflow = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+    steps = workflow["jobs"]["bench"]["steps"]
+    assert workflow[True] == {"pull_request": None}  # YAML reads the key `on` as True
+    script = "\n".join(s.get("run", "") for s in steps).replace("\\\n", " ")
+    commands = [line.strip() for line in script.splitlines() if "python -m harness" in line]
+    assert [shlex.split(c)[3] for c in commands] == ["bench", "bench", "compare"]
+    for command in commands:
+        argv = shlex.split(command.split(">")[0])[3:]
+        args = cli.build_parser(argv[0]).parse_args(argv)  # every option exists
+        assert args.command in ("bench", "compare")
+    assert "--format markdown" in script and "steps.compare.outputs.exit != '0'" in str(steps)

@@ -110,7 +110,8 @@ def run_commits(args, repo_path: Path = REPO) -> int:
         raise UsageError(f"--out {args.out}: cannot write there ({exc.strerror})") from None
     label, wanted = this_machine(), restrictions(vars(args))
     done = measured(root, args.profile, wanted, label)
-    print(f"bench --commits {args.commits}: {len(shas)} commits, profile {args.profile},"
+    print(f"bench --commits {args.commits}: {len(shas)} commit{'s' if len(shas) > 1 else ''},"
+          f" profile {args.profile},"
           f" on {label}, into {root}")
     outcome = []
     for i, sha in enumerate(shas, start=1):

@@ -167,7 +167,8 @@ def render_markdown(changes: list[Change], min_effect: float, confidence: float,
                    f" {sum(c.verdict == 'lost' for c in bad)} lost), {len(moved)} faster or fixed,"
                    f" {len(rest)} unchanged or not compared.")
     else:
-        out.append(f"**No regression** in {len(changes)} cells ({len(moved)} faster or fixed).")
+        out.append(f"**No regression** in {len(changes)} cell{'s' if len(changes) != 1 else ''}"
+                   f" ({len(moved)} faster or fixed).")
     out += ["", f"B/A is the ratio of step times (> 1: B is slower), from each run's rounds, with"
                 f" its {confidence:.0%} interval; a change needs its whole interval beyond a"
                 f" {min_effect:.0%} effect.", ""]
