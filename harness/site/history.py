@@ -110,6 +110,8 @@ def _judge(key: CellKey, before: Point, point: Point, pairs: dict) -> None:
         point.not_compared = found
         return
     changes, point.warnings = found
+    if a.profile != b.profile:  # compare reads rounds alone; the profiles' policies differ
+        point.warnings = [f"profile: {a.profile!r} in A, {b.profile!r} in B", *point.warnings]
     point.change = changes.get(key)
     if point.change is None:
         point.not_compared = "not in both runs' cells.csv"
