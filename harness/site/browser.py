@@ -5,7 +5,7 @@
     with browser.open_browser() as b:  # playwright's Browser, started headless, offline
         page = b.new_page()
 
-    python -m harness.site.browser SITE_DIR docs/   # docs/site-index.png, docs/site-series.png
+    python -m harness.site.browser SITE docs/ [SERIES.html]   # docs/site-index.png, site-series.png
 
 The browser is the system's Chromium (Debian's `chromium`; BACKPROP_BENCH_CHROMIUM names
 another): playwright's own browser download cannot be used where there is no network. The flags
@@ -62,34 +62,37 @@ def open_browser():
             b.close()
 
 
-def screenshots(site: Path, out: Path) -> list[Path]:
-    """The index and the first series page with a regression (else the one with most runs),
-    as out/site-index.png and out/site-series.png, a point of its plot hovered."""
+def screenshots(site: Path, out: Path, series: str | None = None) -> list[Path]:
+    """The index, and a series page (`series`, a file name under series/; default: the one
+    with most runs among those with a regression) with the mouse on a point of its first plot
+    (the regression's, where there is one), as out/site-index.png and out/site-series.png."""
     site, out = Path(site), Path(out)
     pages = sorted((site / "series").glob("*.html"))
     if not pages:
         raise SystemExit(f"{site} has no series pages: build it with python -m harness site")
-    marked = [p for p in pages if "regression" in p.read_text(encoding="utf-8")]
-    series = max(marked or pages, key=lambda p: p.read_text(encoding="utf-8").count("<tr"))
-    written = []
+    if series is None:
+        marked = [p for p in pages if "regression (compare)" in p.read_text(encoding="utf-8")]
+        chosen = max(marked or pages, key=lambda p: p.read_text(encoding="utf-8").count("<tr"))
+    else:
+        chosen = site / "series" / series
+    written = [out / "site-index.png", out / "site-series.png"]
     with open_browser() as b:
         tab = b.new_page(viewport={"width": 1300, "height": 900})
         tab.goto((site / "index.html").resolve().as_uri())
-        written.append(out / "site-index.png")
-        tab.screenshot(path=str(written[-1]), full_page=False)
-        tab.goto(series.resolve().as_uri())
-        tab.wait_for_selector(".js-plotly-plot .scatterlayer .point")
-        point = tab.locator(".js-plotly-plot").first.locator(".scatterlayer .point").last
-        box = point.bounding_box()
+        tab.screenshot(path=str(written[0]))
+        tab.goto(chosen.resolve().as_uri())
+        plot = tab.locator(".js-plotly-plot").first
+        points = plot.locator(".scatterlayer .trace:last-child path.point")
+        points.first.wait_for()
+        box = points.first.bounding_box()
         tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         tab.wait_for_selector(".hoverlayer .hovertext")
-        written.append(out / "site-series.png")
-        tab.screenshot(path=str(written[-1]), full_page=False)
+        tab.screenshot(path=str(written[1]))
     return written
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m harness.site.browser SITE_DIR OUT_DIR")
-    for path in screenshots(Path(sys.argv[1]), Path(sys.argv[2])):
+    if len(sys.argv) not in (3, 4):
+        raise SystemExit("usage: python -m harness.site.browser SITE_DIR OUT_DIR [SERIES.html]")
+    for path in screenshots(Path(sys.argv[1]), Path(sys.argv[2]), *sys.argv[3:]):
         print(f"wrote {path}")

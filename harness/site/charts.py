@@ -97,11 +97,12 @@ def _figure(traces: list, title: str, xtitle: str, ytitle: str, log: bool, secon
             "automargin": True}
     yaxis = {**axis, "title": {"text": ytitle}, "type": "log" if log else "linear"}
     ys = [y for t in traces for y in t["y"] if isinstance(y, float) and y > 0]
-    if seconds and log and ys:  # 1-2-5 ticks named as the tables name times: 200 us, 1 ms
+    if log and ys:  # 1-2-5 ticks named as the tables name them: 200 us, 1 ms; 0.05x
         ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(min(ys))) - 1,
                                                 math.ceil(math.log10(max(ys))) + 2)
                  for m in (1, 2, 5)]
-        yaxis.update(tickvals=ticks, ticktext=[fmt_seconds(t) for t in ticks])
+        yaxis.update(tickvals=ticks, ticktext=[(fmt_seconds if seconds else fmt_ratio)(t)
+                                               for t in ticks])
     elif seconds:
         yaxis.update(tickformat="~s", ticksuffix="s")  # SI prefixes: 20µs, 35ms
     xaxis = {**axis, "title": {"text": xtitle}}
@@ -127,9 +128,9 @@ def _wide(traces: list) -> bool:
 
 WHAT = {  # figure -> (column, low, high, formatter, axis title)
     "step": ("step_median_s", "step_low_s", "step_high_s", fmt_seconds,
-             "seconds per step (median over rounds, 95% interval)"),
+             "seconds per step (median, 95% interval)"),
     "speedup": ("speedup", "speedup_low", "speedup_high", fmt_ratio,
-                "speed-up over NumPy on the run's CPU (paired by round, 95% interval)"),
+                "speed-up over NumPy (95% interval)"),
 }
 
 
@@ -221,8 +222,8 @@ def _hover(p, y, lo, hi, fmt, impl: str) -> str:
              f"commit {esc(p.run.commit_text)}", esc(p.run.libraries(impl))]
     if p.change is not None and p.change.ratio is not None:
         r = p.change.ratio
-        lines.append(f"vs {esc(p.previous.name)}: {r.estimate:.3f} [{r.low:.3f}, {r.high:.3f}],"
-                     f" {esc(p.change.verdict)}")
+        lines.append(f"vs {esc(p.previous.name)}: B/A {r.estimate:.3f} [{r.low:.3f},"
+                     f" {r.high:.3f}], {esc(p.change.verdict)}")
     elif p.change is not None:
         lines.append(f"vs {esc(p.previous.name)}: {esc(p.change.verdict)}")
     return "<br>".join(lines)
@@ -252,7 +253,7 @@ def scaling(run) -> dict | None:
     if not traces:
         return None
     fig = _figure(traces, "Speed-up against workers", "workers (W)",
-                  "t(W = 1) / t(W), paired by round (95% interval)", log=False, seconds=False,
+                  "t(W = 1) / t(W) (95% interval)", log=False, seconds=False,
                   shapes=[_one()])
     fig["layout"]["xaxis"]["dtick"] = 1
     return fig

@@ -11,6 +11,7 @@ file:// with no server: no page fetches anything (a file:// page may not), its d
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -57,6 +58,12 @@ def table(head: Iterable[str], rows: Iterable[Iterable], row_classes: Iterable[s
     return (f'<div class="scroll"><table{attrs}><thead><tr>'
             + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "\n".join(body) + "</tbody></table></div>")
+
+
+def prose(text: str) -> str:
+    """A sentence from a note (load.py's are markdown): escaped, `code` as <code>, one end stop."""
+    out = esc(str(text).strip().rstrip("."))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
 
 
 def link(href: str, text: str) -> str:

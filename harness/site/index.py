@@ -11,7 +11,7 @@ import math
 from harness.measure.stats import fmt_seconds
 from harness.site import paths
 from harness.site.history import Point, latest
-from harness.site.html import Cell, badge, esc, link, page, table
+from harness.site.html import Cell, badge, esc, link, page, prose, table
 from harness.site.runs import Run
 from harness.store import CellKey
 
@@ -35,7 +35,7 @@ def _runs(runs: list[Run]) -> str:
     rows, classes = [], []
     for r in runs:
         ran, total = r.counts()
-        problems = "; ".join(r.problems)
+        problems = "; ".join(prose(p) for p in r.problems)
         rows.append([
             Cell(link(paths.run_href(r.slug, 0), r.name), r.name),
             r.kind, r.profile, r.machine,
@@ -43,7 +43,8 @@ def _runs(runs: list[Run]) -> str:
             Cell(f"<code>{esc(r.commit_text)}</code>", r.commit or ""),
             r.libraries(),
             Cell(f"{ran} of {total}", ran, "num"),
-            Cell((badge("problem", "warn") + " " + esc(problems)) if problems else "", problems),
+            Cell((badge("problem", "warn") + " " + problems) if problems else "",
+                 len(r.problems)),
         ])
         classes.append("problem" if r.problems else "")
     head = ["run", "kind", "profile", "machine", "UTC", "commit", "libraries", "cells that ran",

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from harness.measure.stats import fmt_seconds
 from harness.site import charts, paths
-from harness.site.html import Cell, badge, esc, link, markdown, page, table
+from harness.site.html import Cell, badge, esc, link, markdown, page, prose, table
 from harness.site.runs import Run
 from harness.store import CELLS, CHECK, META, SAMPLES, SCALING, SCALING_SAMPLES, TTA, CellKey
 
@@ -30,7 +30,7 @@ def render(run: Run, series_keys: set, built: str = "") -> tuple[str, dict[str, 
     body = []
     if run.problems:
         body.append('<div class="problems"><b>Problems with this folder</b><ul>'
-                    + "".join(f"<li>{esc(p)}</li>" for p in run.problems) + "</ul></div>")
+                    + "".join(f"<li>{prose(p)}</li>" for p in run.problems) + "</ul></div>")
     body.append(_facts(run))
     plots = []
     if run.kind == "bench":
