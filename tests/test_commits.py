@@ -111,7 +111,7 @@ def _args(**kw) -> Namespace:
 def test_bench_commits_refuses_a_dirty_tree_and_bad_options(small_repo, tmp_path):
     path, _ = small_repo
     (path / "a.txt").write_text("changed")
-    with pytest.raises(UsageError, match=r"uncommitted changes \(1 files, e.g. a.txt\)"):
+    with pytest.raises(UsageError, match=r"uncommitted changes \(1 file, e.g. a.txt\)"):
         commits.run_commits(_args(out=str(tmp_path / "r")), path)
     with pytest.raises(UsageError, match="cannot --resume"):
         commits.run_commits(_args(resume="x"), path)

@@ -101,7 +101,8 @@ def run_commits(args, repo_path: Path = REPO) -> int:
     repo = Repo.find(repo_path)
     if dirt := repo.dirty():
         raise UsageError(f"the working tree of {repo.root} has uncommitted changes"
-                         f" ({len(dirt)} files, e.g. {dirt[0]}): commit or stash them first")
+                         f" ({len(dirt)} file{'s' if len(dirt) > 1 else ''}, e.g. {dirt[0]}): commit or stash"
+                         " them first")
     shas = repo.range(args.commits)
     root = Path(args.out).resolve()
     try:
