@@ -187,3 +187,33 @@ def test_out_is_replaced_only_when_it_is_a_site(tmp_path, capsys):
     assert (other / "thesis.tex").read_text() == "precious"
     assert cli.main(["site", str(tmp_path / "nope"), "--out", str(tmp_path / "s2")]) == 2
     assert "is not a directory" in capsys.readouterr().err and not (tmp_path / "s2").exists()
+
+
+def test_a_run_folder_alone_and_a_site_among_the_runs(tmp_path):
+    results = tmp_path / "results"
+    runs = site_runs.history(results)
+    build(results, results / "site")  # a site inside the results root ...
+    again = build(results, tmp_path / "site2")
+    assert again["runs"] == 4 and again["problems"] == {}  # ... is not taken for a run
+    alone = build(runs[0], tmp_path / "one")  # a run folder itself: its site alone
+    assert alone["runs"] == 1 and (tmp_path / "one" / "runs" / runs[0].name / "index.html").exists()
+
+
+def test_report_links_leave_neither_the_run_nor_the_machine(tmp_path):
+    results = tmp_path / "results"
+    (run,) = site_runs.history(results)[:1]
+    (run / "secret.txt").write_text("not linked")
+    (run / "report.md").write_text(
+        "# R\n\n[ok](cells.csv) [up](../x) [abs](/etc/passwd) [web](https://example.invalid/a.js)"
+        " [js](javascript:alert(1)) [anchor](#top) ![img](data:image/png;base64,AAAA)\n\n<script>"
+        "alert(1)</script>\n")
+    build(results, tmp_path / "site")
+    html = _text(tmp_path / "site" / "runs" / run.name / "index.html")
+    report = html.split('<div class="report">')[1].split("</div>")[0]
+    assert '<a href="cells.csv">ok</a>' in report
+    assert report.count("<a ") == 1 and report.count('class="dead-link"') == 4
+    assert "href=\"javascript" not in report  # markdown-it refuses it: left as text
+    assert "<img" not in report and "[image not in the site: img]" in report
+    assert "<script>" not in report and "&lt;script&gt;" in report
+    assert not (tmp_path / "site" / "runs" / run.name / "secret.txt").exists()
+    assert_every_link_resolves(tmp_path / "site")

@@ -31,7 +31,7 @@ from harness.site.history import collect
 from harness.site.html import esc, page
 from harness.site.runs import scan
 
-MARKER = ".backprop-bench-site"
+MARKER = paths.MARKER
 STATIC = Path(__file__).parent / "static"
 
 

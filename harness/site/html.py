@@ -113,7 +113,11 @@ def markdown(text: str, target: Callable[[str], str | None]) -> str:
         stack = []  # the link_open tokens whose link_close is still to come
         for tok in block.children or ():
             if tok.type == "image":
-                tok.attrs["src"] = target(str(tok.attrs.get("src", ""))) or ""
+                src = target(str(tok.attrs.get("src", "")))
+                if src is None:  # not in the site: say so, never an empty src
+                    tok.type, tok.content = "text", f"[image not in the site: {tok.content}]"
+                else:
+                    tok.attrs["src"] = src
             elif tok.type == "link_open":
                 stack.append(tok)
                 href = target(str(tok.attrs.get("href", "")))

@@ -13,6 +13,8 @@ import re
 
 from harness.store import CellKey
 
+MARKER = ".backprop-bench-site"  # in a site's root: what `site --out` may replace, scan skips
+
 
 def run_dir(slug: str) -> str:
     return f"runs/{slug}"

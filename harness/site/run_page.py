@@ -109,11 +109,10 @@ def _report(run: Run, files: dict[str, Path]) -> str:
         return f"<h2>Report</h2><p>report.md could not be read: {esc(exc)}</p>"
 
     def target(href: str) -> str | None:
-        if href.startswith("#"):
-            return href
         p = PurePosixPath(href)
-        if "://" in href or p.is_absolute() or ".." in p.parts or not href:
-            return None  # nothing outside the run folder, nothing from a network
+        if ":" in href or "#" in href or "?" in href or p.is_absolute() or ".." in p.parts \
+                or not href:
+            return None  # nothing outside the run folder, nothing from a network, no anchors
         source = run.path / p
         if source.is_file() and source.stat().st_size <= MAX_COPY:
             files[str(p)] = source

@@ -24,6 +24,7 @@ from harness.errors import UsageError
 from harness.report.load import RunData, load
 from harness.report.multi import machine_label
 from harness.report.tables import dig
+from harness.site.paths import MARKER
 from harness.store import (
     CELLS,
     META,
@@ -125,13 +126,18 @@ class Run:
 
 
 def scan(root: Path) -> list[Run]:
-    """Every sub-folder of `root` (hidden ones aside), oldest first; UsageError when `root` is
-    not a folder."""
+    """Every run folder under `root` (its sub-folders, hidden ones and sites aside; or `root`
+    itself when it is one), oldest first; UsageError when `root` is not a folder."""
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"{root} is not a directory (expected a results folder, e.g. results/)")
     runs, slugs = [], set()
-    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    if any((root / name).exists() for name in (META, CELLS, SCALING)):
+        folders = [root]  # a run folder itself: its site alone
+    else:  # hidden folders (a site being built) and sites built here are no runs
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                         and not (p / MARKER).exists())
+    for path in folders:
         slug = _slug(path.name, slugs)
         try:
             runs.append(read(path, slug))
