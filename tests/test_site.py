@@ -5,6 +5,7 @@ of synthetic runs with planted regressions, and from damaged folders."""
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -26,7 +27,7 @@ def _text(path: Path) -> str:
 def _visible(html: str) -> str:
     """The page's words, tags and script aside (close enough for asserting on them)."""
     html = re.sub(r"<script.*?</script>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 class _Refs(HTMLParser):
@@ -187,6 +188,27 @@ def test_out_is_replaced_only_when_it_is_a_site(tmp_path, capsys):
     assert (other / "thesis.tex").read_text() == "precious"
     assert cli.main(["site", str(tmp_path / "nope"), "--out", str(tmp_path / "s2")]) == 2
     assert "is not a directory" in capsys.readouterr().err and not (tmp_path / "s2").exists()
+    assert cli.main(["site", str(results), "--out", str(other / "thesis.tex")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_page_that_fails_is_said_on_it_and_the_rest_is_built(tmp_path, monkeypatch):
+    from harness.site import run_page
+
+    results = tmp_path / "results"
+    runs = site_runs.history(results)
+    real = run_page.render
+
+    def flaky(run, keys, built=""):
+        if run.name == runs[1].name:
+            raise KeyError("planted")
+        return real(run, keys, built)
+
+    monkeypatch.setattr(run_page, "render", flaky)
+    assert build(results, tmp_path / "site")["runs"] == 4
+    broken = _visible(_text(tmp_path / "site" / "runs" / runs[1].name / "index.html"))
+    assert "This page could not be built: KeyError: 'planted'" in broken
+    assert "Report" in _text(tmp_path / "site" / "runs" / runs[2].name / "index.html")
 
 
 def test_a_run_folder_alone_and_a_site_among_the_runs(tmp_path):
