@@ -34,6 +34,8 @@ COMMANDS = {
     "stability": ("harness.bench.stability",
                   "run a benchmark twice (A/A) and show how far its figures move"),
     "report": ("harness.report.command", "render report.md and plots for a stored run"),
+    "site": ("harness.site.command",
+             "a static site of every run under results/ (index, runs, series across runs)"),
     "lessons": ("harness.lessons.command",
                 "cost of change and vanishing gradients (figures for the teaching docs)"),
 }

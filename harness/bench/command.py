@@ -57,9 +57,16 @@ def add_arguments(parser) -> None:
                              "(default: the profile's; 0: no limit)")
     parser.add_argument("--no-check", action="store_true", help="skip the check report")
     parser.add_argument("--report", action="store_true", help="render report.md at the end")
+    parser.add_argument("--commits", metavar="A..B", help="run the profile at each commit of the"
+                        " range, each in a git worktree (harness/bench/commits.py)")
 
 
 def main(args) -> int:
+    if getattr(args, "commits", None):  # history over commits: harness/bench/commits.py
+        _validate(args)
+        from harness.bench.commits import run_commits
+
+        return run_commits(args)
     run(args)
     return 0
 

@@ -1,6 +1,7 @@
 """python -m harness compare RUN_A RUN_B [--min-effect 0.10] [--confidence 0.99]  -- per-cell change.
 
     python -m harness compare results/20250101-120000-default results/20250102-090000-default
+    python -m harness compare A B --format markdown   # a table for a pull request (docs/ci.md)
 
 For every cell in both runs: B/A, the ratio of step times, estimated from the
 rounds (each round's value is the median of that round's samples; the steps inside
@@ -137,6 +138,52 @@ def render(changes: list[Change], min_effect: float, confidence: float) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(changes: list[Change], min_effect: float, confidence: float,
+                    names: tuple[str, str], warnings: list[str]) -> str:
+    """The comparison as GitHub markdown for a review comment: the verdict first, then the
+    cells that changed or broke, the rest folded away."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|")
+
+    def row(c: Change) -> str:
+        ratio = "-" if c.ratio is None else (f"{c.ratio.estimate:.3f} [{c.ratio.low:.3f},"
+                                             f" {c.ratio.high:.3f}]")
+        verdict = f"**{c.verdict}**" if c.regression or c.verdict in ("faster", "fixed") \
+            else c.verdict
+        return (f"| {cell(' '.join(c.key))} | {stats.fmt_seconds(c.median_a)} |"
+                f" {stats.fmt_seconds(c.median_b)} | {ratio} | {verdict}"
+                f"{f' ({cell(c.note)})' if c.note else ''} |")
+
+    head = ["| cell | A median | B median | B/A [interval] | verdict |",
+            "| --- | ---: | ---: | ---: | --- |"]
+    bad = [c for c in changes if c.regression]
+    moved = [c for c in changes if c.verdict in ("faster", "fixed")]
+    rest = [c for c in changes if c not in bad and c not in moved]
+    out = [f"### Benchmark comparison: `{names[0]}` (A) → `{names[1]}` (B)", ""]
+    if bad:
+        out.append(f"**{len(bad)} regression{'s' if len(bad) > 1 else ''}**"
+                   f" ({sum(c.verdict == 'slower' for c in bad)} slower,"
+                   f" {sum(c.verdict == 'broken' for c in bad)} broken,"
+                   f" {sum(c.verdict == 'lost' for c in bad)} lost), {len(moved)} faster or fixed,"
+                   f" {len(rest)} unchanged or not compared.")
+    else:
+        out.append(f"**No regression** in {len(changes)} cell{'s' if len(changes) != 1 else ''}"
+                   f" ({len(moved)} faster or fixed).")
+    out += ["", f"B/A is the ratio of step times (> 1: B is slower), from each run's rounds, with"
+                f" its {confidence:.0%} interval; a change needs its whole interval beyond a"
+                f" {min_effect:.0%} effect.", ""]
+    if warnings:
+        out += ["> **The runs differ**, so part of any change may be the machine's:"]
+        out += [f"> - {cell(w)}" for w in warnings] + [""]
+    if bad or moved:
+        out += head + [row(c) for c in bad + moved] + [""]
+    if rest:
+        out += [f"<details><summary>{len(rest)} cell{'s' if len(rest) > 1 else ''} with no clear"
+                " change, or not compared</summary>", "", *head, *[row(c) for c in rest], "",
+                "</details>"]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("run_a", metavar="RUN_A", help="the baseline run folder")
     parser.add_argument("run_b", metavar="RUN_B", help="the run to judge against it")
@@ -144,6 +191,8 @@ def add_arguments(parser) -> None:
                         help="smallest relative change worth flagging (default 0.10 = 10%%)")
     parser.add_argument("--confidence", type=float, default=0.99,
                         help="confidence of the interval of B/A (default 0.99)")
+    parser.add_argument("--format", choices=("text", "markdown"), default="text",
+                        help="text (default) or markdown: a table for a pull request's comment")
 
 
 def main(args) -> int:
@@ -155,12 +204,18 @@ def main(args) -> int:
         a, b = RunFolder.open(Path(args.run_a)), RunFolder.open(Path(args.run_b))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    for said in differences(a, b):
-        print(f"warning: the runs differ: {said}")
+    markdown = getattr(args, "format", "text") == "markdown"
+    said = differences(a, b)
+    for line in [] if markdown else said:
+        print(f"warning: the runs differ: {line}")
     if not b.cells:
         print(f"{args.run_b}: no cells at all (an empty or header-only cells.csv): nothing"
               " can be compared")
         return 1
     changes = compare_runs(a, b, args.min_effect, args.confidence)
-    print(render(changes, args.min_effect, args.confidence))
+    if markdown:
+        print(render_markdown(changes, args.min_effect, args.confidence,
+                              (args.run_a, args.run_b), said), end="")
+    else:
+        print(render(changes, args.min_effect, args.confidence))
     return 1 if any(c.regression for c in changes) else 0
