@@ -81,7 +81,9 @@ def returns_before_ready(call, tries: int = 3) -> dict:
             "dispatch_s": dispatch_s, "done_s": done_s}
 
 
-_DISPATCH: dict = {}  # id of a JAX CPU client -> what jax_cpu_dispatch found (never changes)
+# id of a JAX CPU client -> (the client, what jax_cpu_dispatch found): a client's dispatch
+# never changes, and holding it keeps its id from being reused by a later one.
+_DISPATCH: dict = {}
 
 
 def jax_cpu_dispatch(jax) -> dict:
@@ -101,12 +103,12 @@ def jax_cpu_dispatch(jax) -> dict:
         chain(a).block_until_ready()  # compiled outside the tries
         found = returns_before_ready(
             lambda: (chain(a), lambda out: out.is_ready(), lambda out: out.block_until_ready()))
-        _DISPATCH[id(cpu.client)] = {
+        _DISPATCH[id(cpu.client)] = cpu.client, {
             "dispatch": "asynchronous" if found["asynchronous"] else "synchronous",
             "evidence": f"{found['unready']} of {found['tries']} calls returned before their "
                         f"result was ready; dispatch took {max(found['dispatch_s']) * 1e3:.2g} ms"
                         f" at most, the work {min(found['done_s']) * 1e3:.2g} ms at least"}
-    return _DISPATCH[id(cpu.client)]
+    return _DISPATCH[id(cpu.client)][1]
 
 
 def c_toolchain() -> str:

@@ -71,15 +71,16 @@ HOST_MEANING = ("the process's resident memory (RSS) at its highest over its lev
                 "setup; for compiled modes it includes the compiler's working memory")
 
 
-def memory_kind(impl: str, method) -> tuple[str, str]:
-    """(short name, what it counts) of a cell's peak_mem_bytes, from its peak_mem_method."""
-    method = str(method or "")
-    if method.startswith("host RSS"):
+def memory_kind(impl: str, device: str, method) -> tuple[str, str]:
+    """(short name, what it counts) of a cell's peak_mem_bytes, from its peak_mem_method (a
+    run that did not record it: from its device, as harness/measure/memory.py decides)."""
+    method = "" if pd.isna(method) else str(method)
+    if method.startswith("host RSS") or (not method and device == "cpu"):
         return HOST, HOST_MEANING
-    if method.startswith("session.peak_memory()"):
+    if method.startswith("session.peak_memory()") or not method:
         return DEVICE_MEMORY.get(impl, (f"{impl}: own counter", f"{impl}'s own device-memory "
                                         "counter (its session's peak_memory())"))
-    return (method or "not recorded"), (method or "how it was read was not recorded")
+    return method, method
 
 
 def sec_memory(run: RunData) -> str:
@@ -89,7 +90,8 @@ def sec_memory(run: RunData) -> str:
     if ok.empty:
         return "_Not measured: no cell recorded `peak_mem_bytes`._"
     method = ok["peak_mem_method"] if "peak_mem_method" in ok else pd.Series(None, index=ok.index)
-    kinds = [memory_kind(i, m) for i, m in zip(ok["impl"], method, strict=True)]
+    kinds = [memory_kind(i, d, m) for i, d, m in zip(ok["impl"], ok["device"], method,
+                                                      strict=True)]
     ok = ok.assign(counts=[k[0] for k in kinds], meaning=[k[1] for k in kinds])
     said = []
     for (device, counts), g in ok.groupby(["device", "counts"], sort=False):
