@@ -129,7 +129,7 @@ def info(device: str, mode: str) -> dict:
         compute = f"unknown ({type(exc).__name__}: {exc})"
     tf32 = compute == "COMPUTE_TYPE_TF32" and not readback.tf32_forbidden()
     out.update(compute_type=compute, tf32=tf32, matmul_precision=(
-        f"tf32 (CuPy's float32 compute type {compute})" if tf32 else
+        f"tf32 (CUPY_TF32), read back: CuPy's float32 compute type is {compute}" if tf32 else
         f"highest ({compute}, but NVIDIA_TF32_OVERRIDE=0: TF32 off)" if compute.endswith("TF32")
         else f"highest (CuPy's float32 compute type {compute}: full float32)"
         if compute.startswith("COMPUTE_TYPE") else compute))

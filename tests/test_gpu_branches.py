@@ -48,6 +48,7 @@ SETTINGS = RunSettings(threads=1, cpus=None, loss="bce", lr=0.01, seed=0, activa
 FAKE_CUPY_IMPL = textwrap.dedent('''
     """Test double: cupy_impl on a NumPy-backed `cupy` (no GPU runs)."""
     import dataclasses
+    import os
     import sys
     import types
 
@@ -66,9 +67,12 @@ FAKE_CUPY_IMPL = textwrap.dedent('''
     cp.cuda = types.SimpleNamespace(runtime=runtime, get_current_stream=lambda: stream,
                                     Device=lambda: types.SimpleNamespace(id=0))
     cp.get_default_memory_pool = lambda: types.SimpleNamespace(total_bytes=lambda: 2**20)
-    linalg = types.ModuleType("cupy._core._routines_linalg")  # CuPy's compute-type read-back
-    linalg.get_compute_type = lambda dtype: 1
-    linalg.compute_type_to_str = lambda t: {1: "COMPUTE_TYPE_DEFAULT"}[t]
+    # CuPy's compute type (cupy/_core/_routines_linalg.pyx): CUPY_TF32 read at the first matmul
+    linalg = types.ModuleType("cupy._core._routines_linalg")
+    chosen = {}
+    linalg.get_compute_type = lambda dtype: chosen.setdefault(
+        "f32", 7 if int(os.environ.get("CUPY_TF32", "0") or "0") > 0 else 1)
+    linalg.compute_type_to_str = lambda t: {1: "COMPUTE_TYPE_DEFAULT", 7: "COMPUTE_TYPE_TF32"}[t]
     cp._core = types.ModuleType("cupy._core")
     cp._core._routines_linalg = linalg
     sys.modules.update({"cupy": cp, "cupy._core": cp._core,
