@@ -163,7 +163,9 @@ _RAN: dict = {}
 
 def _ran(mode: str, fn, *args) -> None:
     jax = _jax()
-    _RAN[mode] = (fn, jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), args))
+    # With the sharding: the same compilation key as the call, so reading it back is a cache hit.
+    _RAN[mode] = (fn, jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                                                  sharding=a.sharding), args))
 
 
 def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
