@@ -281,15 +281,17 @@ def info(device: str, mode: str) -> dict:
     precisions, source = matmul_precisions(mode)
     found = sorted(set(precisions))
     gpu = dev.platform != "cpu"
-    tf32 = gpu and "default" in found and not readback.tf32_forbidden()
+    tf32 = gpu and bool(readback.TF32 & set(found)) and not readback.tf32_forbidden()
     if tf32:
-        shown = "tf32 (lax.Precision.DEFAULT on a GPU: TF32 matmuls)"
-    elif found == ["highest"]:
-        shown = "highest (lax.Precision.HIGHEST: full float32, TF32 off)"
-    elif gpu and "default" in found:
-        shown = "highest (lax.Precision.DEFAULT, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
+        shown = f"tf32 ({'/'.join(found)} on a GPU: TF32 matmuls)"
+    elif found and set(found) <= readback.FULL_FLOAT32:
+        shown = f"highest ({'/'.join(found)}: full float32, TF32 off)"
+    elif gpu and set(found) <= readback.TF32 | readback.FULL_FLOAT32:
+        shown = f"highest ({'/'.join(found)}, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
+    elif not gpu and found:
+        shown = f"{'/'.join(found)} (XLA's choice for float32 on a CPU)"
     else:
-        shown = f"{'/'.join(found) or 'none'} (lax.Precision; full float32 on a CPU)"
+        shown = f"{'/'.join(found) or 'none found'} (neither full float32 nor TF32)"
     out = {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,

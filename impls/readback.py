@@ -40,20 +40,28 @@ def tf32_forbidden() -> bool:
 
 
 # One matmul per match. HLO after optimisation: `dot(...)` with `operand_precision={a,b}`
-# (left out when both are DEFAULT), and on a GPU cuBLAS custom calls with a JSON backend
-# config `"operand_precision":["A","B"]`. StableHLO (a lowering): `stablehlo.dot_general`
-# with `precision = [A, B]`.
+# (left out when both are DEFAULT) or an explicit `algorithm=dot_tf32_tf32_f32`, and on a GPU
+# cuBLAS custom calls with a JSON backend config (`"operand_precision":["A","B"]`,
+# `"algorithm":"ALG_DOT_..."`, ALG_UNSET when none). StableHLO (a lowering):
+# `stablehlo.dot_general` with `precision = [A, B]`.
 _MATMUL = re.compile(r"\bdot\(|stablehlo\.dot_general|__cublas\$")
 _PRECISION = re.compile(r"operand_precision=\{(\w+),|\"operand_precision\":\[\"(\w+)\"|"
                         r"precision = \[(\w+),")
+_ALGORITHM = re.compile(r"algorithm=dot_(\w+)|\"algorithm\":\"ALG_DOT_(\w+)\"")
+FULL_FLOAT32 = {"highest", "f32_f32_f32"}  # what full float32 matmuls read back as
+TF32 = {"default", "tf32_tf32_f32"}  # TF32 on a GPU (DEFAULT: what XLA picks for float32)
 
 
 def hlo_precisions(text: str) -> list[str]:
-    """The precision of every matmul in an HLO or StableHLO text, lower case, in order
-    ("highest", "high", "default"); a matmul that names none is "default"."""
+    """The precision of every matmul in an HLO or StableHLO text, lower case, in order: its
+    explicit algorithm where it has one ("tf32_tf32_f32", "f32_f32_f32", "bf16_bf16_f32_x3"),
+    else its operand precision ("highest", "high", "default"; none named: "default")."""
     out = []
     for line in text.splitlines():
         if _MATMUL.search(line):
+            if a := _ALGORITHM.search(line):
+                out.append(next(g for g in a.groups() if g).lower())
+                continue
             m = _PRECISION.search(line)
             out.append(next(g for g in m.groups() if g).lower() if m else "default")
     return out

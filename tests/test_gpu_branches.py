@@ -274,6 +274,7 @@ def test_jax_info_and_peak_memory_on_a_gpu_device(monkeypatch):
     from impls import jax_impl
 
     monkeypatch.setattr(jax_impl, "_device", lambda device: FakeJaxDevice())
+    monkeypatch.setattr(jax_impl, "_RAN", {})  # no run here: each mode's function is lowered
     monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
     tf32 = jax_impl.info("gpu", "jit-tf32")  # the precision read from the lowered program
     assert tf32["matmul_precision"].startswith("tf32") and tf32["tf32"] is True

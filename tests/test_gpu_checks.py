@@ -141,7 +141,9 @@ def test_before_run_checks_the_toolchain_only_for_compiled_torch_on_a_gpu(monkey
 
 # ---- the checks on a cell's record -------------------------------------------------------------
 @pytest.mark.parametrize("series, info, checks", [
-    (Series("torch", "eager", "gpu"), {"tf32": False}, []),
+    (Series("torch", "eager", "gpu"), {"tf32": False, "matmul_precision": "highest (...)"}, []),
+    (Series("jax", "jit", "gpu"), {"tf32": False, "matmul_precision": "bf16_bf16_f32 (...)"},
+     ["precision"]),
     (Series("torch", "eager-tf32", "gpu"), {"tf32": True}, []),
     (Series("torch", "eager-tf32", "gpu"), {"tf32": False, "matmul_precision": "highest"},
      ["precision"]),
@@ -150,8 +152,10 @@ def test_before_run_checks_the_toolchain_only_for_compiled_torch_on_a_gpu(monkey
     (Series("jax", "nojit", "cpu"), {"cpu_dispatch": "synchronous"}, []),
     (Series("jax", "jit-async", "cpu"), {"cpu_dispatch": "synchronous"}, ["dispatch"]),
     (Series("jax", "jit", "cpu"), {}, ["dispatch"]),  # not read back: cannot show it
-    (Series("torch", "reduce-overhead", "gpu"), {"tf32": False, "cudagraph_skips": 0}, []),
-    (Series("torch", "reduce-overhead", "gpu"), {"tf32": False}, ["CUDA graphs"]),
+    (Series("torch", "reduce-overhead", "gpu"), {"tf32": False, "cudagraph_skips": 0,
+                                                 "matmul_precision": "highest"}, []),
+    (Series("torch", "reduce-overhead", "gpu"), {"tf32": False, "matmul_precision": "highest"},
+     ["CUDA graphs"]),
     (Series("numpy", "default", "cpu"), {}, []),
 ], ids=lambda v: str(v) if isinstance(v, Series) else None)
 def test_of_record_holds_each_record_to_its_mode(series, info, checks):

@@ -138,6 +138,7 @@ def test_jax_precision_is_read_from_the_program_that_ran(monkeypatch):
 
     from impls import jax_impl
 
+    monkeypatch.setattr(jax_impl, "_RAN", {})  # this test's runs only, none left behind
     P, X, T = problem(seed=5, dtype="float32")
     jx = impls.get("jax")
     jx.loss_and_grads(P, X, T, mode="jit", dtype="float32")
@@ -174,6 +175,14 @@ def test_jax_precision_is_read_from_the_program_that_ran(monkeypatch):
     ("%0 = stablehlo.dot_general %a, %b, contracting_dims = [1] x [0], "
      "precision = [HIGHEST, HIGHEST] : (tensor<2x2xf32>) -> tensor<2x2xf32>", ["highest"]),
     ("%1 = stablehlo.add %a, %b : tensor<2xf32>", []),
+    ("ROOT dot = f32[2] dot(a, b), lhs_contracting_dims={1}, algorithm=dot_tf32_tf32_f32",
+     ["tf32_tf32_f32"]),
+    ('%g = custom-call(%a, %b), custom_call_target="__cublas$gemm", backend_config={"gemm_backend'
+     '_config":{"precision_config":{"operand_precision":["DEFAULT","DEFAULT"],"algorithm":'
+     '"ALG_DOT_F32_F32_F32"}}}', ["f32_f32_f32"]),  # the algorithm decides, not DEFAULT
+    ('%g = custom-call(%a, %b), custom_call_target="__cublas$gemm", backend_config={"gemm_backend'
+     '_config":{"precision_config":{"operand_precision":["HIGHEST","HIGHEST"],"algorithm":'
+     '"ALG_UNSET"}}}', ["highest"]),
 ])
 def test_hlo_precisions_reads_every_matmul(text, expected):
     assert readback.hlo_precisions(text) == expected

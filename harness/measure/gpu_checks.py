@@ -135,7 +135,8 @@ def asks_tf32(mode: str) -> bool:
 def of_record(series: Series, info: dict, compile_threads_bound: int | None = None
               ) -> list[Finding]:
     """One cell's info() (read back in its own process after its first call) against what its
-    mode asks: TF32 exactly where asked on a GPU, the JAX CPU dispatch its mode asks for, no
+    mode asks: TF32 exactly where asked on a GPU (and elsewhere a matmul_precision read back
+    as "highest": full float32, not some third thing), the JAX CPU dispatch its mode asks for, no
     skipped CUDA graphs under reduce-overhead, and inductor's compile pool no larger than
     `compile_threads_bound` (None: not checked). A record that lacks the read-back key fails:
     it cannot show the mode did what it says."""
@@ -146,7 +147,7 @@ def of_record(series: Series, info: dict, compile_threads_bound: int | None = No
         if not isinstance(got, bool):
             out.append(Finding("precision", "fail", "info() records no read-back `tf32` "
                                f"(matmul_precision {info.get('matmul_precision')!r})", where))
-        elif got != want:
+        elif got != want or not (want or str(info.get("matmul_precision")).startswith("highest")):
             out.append(Finding("precision", "fail", f"the mode asks for "
                                f"{'TF32' if want else 'full float32'} matmuls, but the library "
                                f"reads back {info.get('matmul_precision')!r}"
