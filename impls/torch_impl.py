@@ -256,7 +256,11 @@ def _precision_record(cuda: bool) -> dict:
     """The matmul precision read back from torch's switches, as they stand (after _setup)."""
     import torch
 
-    allow, precision = torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision()
+    allow = torch.backends.cuda.matmul.allow_tf32  # cuBLAS's switch: what decides TF32
+    try:
+        precision = torch.get_float32_matmul_precision()
+    except RuntimeError as exc:  # torch >= 2.9 refuses when backends were set inconsistently
+        precision = f"unreadable: {str(exc)[:80]}"
     forbidden = readback.tf32_forbidden()
     tf32 = cuda and allow and not forbidden
     if not cuda:
