@@ -12,7 +12,8 @@ copies to and from the device, the learning rate as a device scalar, and
 waiting for queued kernels.
 
 CuPy's float32 matmuls use full float32 unless the environment sets
-CUPY_TF32=1 (read by CuPy once, at its first matmul); info() records it.
+CUPY_TF32=1 (read by CuPy once, at its first matmul); info() reads back the compute
+type CuPy settled on (and NVIDIA_TF32_OVERRIDE, which can still turn TF32 off).
 
 cupy is imported lazily (see _cupy), so listing implementations never needs it.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from impls import handwritten
+from impls import handwritten, readback
 from impls.base import Implementation, SessionDefaults
 
 
@@ -103,16 +104,35 @@ def set_threads(n: int) -> None:
     pass  # the host side is one Python thread launching kernels; nothing to limit
 
 
+def _compute_type(cp) -> str:
+    """CuPy's compute type for float32 matmuls, read back from CuPy
+    (cupy._core._routines_linalg.get_compute_type: decided from CUPY_TF32 at the first
+    matmul, or here if none ran yet, the same way): "COMPUTE_TYPE_TF32" means TF32 matmuls."""
+    import numpy as np
+    from cupy._core import _routines_linalg as linalg
+
+    return str(linalg.compute_type_to_str(linalg.get_compute_type(np.float32)))
+
+
 def info(device: str, mode: str) -> dict:
-    # CuPy itself: TF32 only when CUPY_TF32 holds a positive integer.
-    tf32 = os.environ.get("CUPY_TF32", "0").strip()
-    out = {"matmul_precision": "tf32 (CUPY_TF32)" if tf32.isdigit() and int(tf32) > 0
-           else "highest (full float32, CUPY_TF32 off)"}
+    tf32_env = os.environ.get("CUPY_TF32")
+    out = {"cupy_tf32_env": tf32_env, "tf32_override": readback.tf32_override()}
     try:
         cp = _cupy()
     except ImportError:
-        return {"cupy": "not installed", **out}
+        return {"cupy": "not installed", "matmul_precision": "unknown (cupy is not installed)",
+                "tf32": False, **out}
     out["cupy"] = cp.__version__
+    try:
+        compute = _compute_type(cp)
+    except Exception as exc:  # no device, or a CuPy without this (private) function
+        compute = f"unknown ({type(exc).__name__}: {exc})"
+    tf32 = compute == "COMPUTE_TYPE_TF32" and not readback.tf32_forbidden()
+    out.update(compute_type=compute, tf32=tf32, matmul_precision=(
+        f"tf32 (CUPY_TF32), read back: CuPy's float32 compute type is {compute}" if tf32 else
+        f"highest ({compute}, but NVIDIA_TF32_OVERRIDE=0: TF32 off)" if compute.endswith("TF32")
+        else f"highest (CuPy's float32 compute type {compute}: full float32)"
+        if compute.startswith("COMPUTE_TYPE") else compute))
     try:
         rt = cp.cuda.runtime
         name = rt.getDeviceProperties(cp.cuda.Device().id)["name"]

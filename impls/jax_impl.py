@@ -14,13 +14,13 @@ whole update (loss, gradients, step) as one function. Modes:
     nojit      the same function called op by op (no jit)
     jit-tf32   jit with TF32 matmuls (GPU only; timed, not checked)
 
-On the CPU, every mode but jit-async dispatches synchronously. JAX's default
-(since 0.4.31) hands each computation to another thread; on the 2-vCPU machine this
-project is measured on, that hand-off cost 5-30 us, depending on whether the other
-vCPU happened to be awake, which made the tiny step bimodal (14 or 25 us, the mix
-changing from run to run) and a 10-round median irreproducible. Synchronous dispatch
-ran it at a steady 19 us (README, "Reproducible timings"). jit-async keeps JAX's
-default for anyone who wants to see it.
+On the CPU every mode but jit-async asks for synchronous dispatch (JAX's default hands each
+computation to another thread and returns before it is done). JAX reads that switch once,
+when it creates its CPU client, so _dispatch sets it before anything here starts a backend,
+and info() records what the client does, found by behaviour (readback.jax_cpu_dispatch).
+Before issue 20 the switch came after the client: every earlier CPU run dispatched
+asynchronously, jit and nojit included. In a process running several modes (a check) the
+first decides; a timing cell's process runs one.
 
 jax is imported lazily (see _jax), so listing implementations never needs it.
 """
@@ -33,6 +33,7 @@ import sys
 
 import numpy as np
 
+from impls import readback
 from impls.base import Implementation, SessionDefaults
 
 MODES = ("jit", "jit-async", "nojit", "jit-tf32")
@@ -92,11 +93,24 @@ def available(device: str, mode: str) -> tuple[bool, str]:
         # Every jaxlib has a CPU backend. Not starting it here leaves set_threads its chance:
         # XLA reads XLA_FLAGS when the first backend starts.
         return (False, "TF32 is a GPU matmul mode") if mode == "jit-tf32" else (True, "")
+    _dispatch(mode)  # starting the GPU backend starts the CPU client too
     try:
         _device(device)
     except RuntimeError as exc:
-        return False, str(exc)
+        why = str(exc)
+        if "torch" in sys.modules and _cuda_plugin():  # jax-ml/jax#18032, #19004: the first
+            # cuDNN loaded in a process wins, and torch's may be older than JAX's
+            why += ("; torch was imported first in this process and may have loaded a cuDNN "
+                    "older than JAX's: check JAX in a process of its own, or before torch")
+        return False, why
     return True, ""
+
+
+def _cuda_plugin() -> bool:
+    """Whether a JAX CUDA plugin is installed (else JAX never had a GPU to lose)."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) for m in ("jax_cuda12_plugin", "jax_cuda13_plugin"))
 
 
 def _device(device: str):
@@ -118,15 +132,19 @@ def _precision(mode: str):
     return lax.Precision.DEFAULT if mode == "jit-tf32" else lax.Precision.HIGHEST
 
 
-@functools.cache
 def _dispatch(mode: str) -> None:
-    """Asynchronous CPU dispatch only for jit-async (see the module's docstring). A global
-    switch of JAX's, read at every dispatch: set before each use of a mode."""
-    _jax().config.update("jax_cpu_enable_async_dispatch", mode == "jit-async")
+    """Asynchronous CPU dispatch only for jit-async (see the module's docstring). JAX reads
+    the switch when it creates its CPU client (jax._src.xla_bridge.make_cpu_client) and
+    never after, so it is set only while no backend exists: by the first mode to run in
+    this process. info() reads back what the client does."""
+    if not _backends_started():
+        _jax().config.update("jax_cpu_enable_async_dispatch", mode == "jit-async")
 
 
+@functools.cache
 def _functions(loss: str, activation: str, mode: str):
-    """(grads, step) for one configuration; jitted once and reused across calls."""
+    """(grads, step) for one configuration, built once per process and reused by every call
+    and session: a jitted function traces and compiles once per shape and dtype."""
     jax = _jax()
     fixed = dict(loss=loss, activation=activation, precision=_precision(mode))
     grads_of, step_of = functools.partial(grads, **fixed), functools.partial(step, **fixed)
@@ -138,12 +156,25 @@ def _functions(loss: str, activation: str, mode: str):
     return jax.jit(grads_of), jax.jit(step_of, donate_argnums=0)
 
 
+# mode -> (the function that ran, its arguments' shapes): what info() reads the matmul
+# precision back from (the program XLA compiled), for the last call or session of a mode.
+_RAN: dict = {}
+
+
+def _ran(mode: str, fn, *args) -> None:
+    jax = _jax()
+    # With the sharding: the same compilation key as the call, so reading it back is a cache hit.
+    _RAN[mode] = (fn, jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                                                  sharding=a.sharding), args))
+
+
 def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
     jax = _jax()
+    _dispatch(mode)  # before _device: creating the CPU client reads the switch
     dev = _device(device)
     P, X, T = jax.device_put((P, X, T), dev)
-    _dispatch(mode)
     grads_of, _ = _functions(loss, activation, mode)
+    _ran(mode, grads_of, P, X, T)
     L, G = grads_of(P, X, T)
     return float(L), {k: np.array(v, copy=True) for k, v in G.items()}
 
@@ -151,13 +182,14 @@ def loss_and_grads(P, X, T, *, loss, dtype, device, mode, activation):
 class JaxSession(SessionDefaults):
     def __init__(self, P, X, T, *, loss, lr, dtype, device, mode, activation):
         self.jax = _jax()
+        _dispatch(mode)  # before _device: creating the CPU client reads the switch
         self.dev = _device(device)
         self.P, self.X, self.T = self.jax.device_put((P, X, T), self.dev)
         # An explicit-dtype device scalar: a Python float would be fine too (weakly typed),
         # but a traced argument means one compilation for every learning rate.
         self.lr = self.jax.device_put(np.asarray(lr, dtype=dtype), self.dev)
-        _dispatch(mode)  # the session's process times one mode: set once, here
         self._step = _functions(loss, activation, mode)[1]
+        _ran(mode, self._step, self.P, self.X, self.T, self.lr)
         self._last = None
 
     def gather(self, idx):
@@ -216,22 +248,69 @@ def set_threads(n: int) -> None:
             os.environ["XLA_FLAGS"] = f"{flags} {extra}".strip()
 
 
+def matmul_precisions(mode: str) -> tuple[list[str], str]:
+    """(the precision of every matmul, where it was read): from the program XLA compiled for
+    this mode's last call or session in this process (a cache hit: nothing compiles again);
+    nojit runs op by op, so its function is lowered (StableHLO) instead. Without a run of the
+    mode here, the mode's gradient function lowered at a 2 x 2 -> 2 -> 1 shape."""
+    jax = _jax()
+    if mode in _RAN:
+        fn, args = _RAN[mode]
+        if mode == "nojit":
+            return readback.hlo_precisions(jax.jit(fn).lower(*args).as_text()), \
+                "the lowered program of this process's last call"
+        return readback.hlo_precisions(fn.lower(*args).compile().as_text()), \
+            "the compiled program of this process's last call"
+    grads_of = _functions("mse", "sigmoid", mode)[0]
+    grads_of = grads_of if mode != "nojit" else jax.jit(grads_of)
+    P = {k: jax.ShapeDtypeStruct(s, np.float32) for k, s in
+         (("W1", (2, 2)), ("b1", (2,)), ("W2", (2, 1)), ("b2", (1,)))}
+    X, T = jax.ShapeDtypeStruct((2, 2), np.float32), jax.ShapeDtypeStruct((2, 1), np.float32)
+    return readback.hlo_precisions(grads_of.lower(P, X, T).as_text()), \
+        "a lowering at a tiny shape (no run of this mode in this process)"
+
+
 def info(device: str, mode: str) -> dict:
+    """Versions, and what the run really did, read back: each matmul's precision in the
+    program XLA ran, TF32 (a GPU with lax.Precision.DEFAULT, unless NVIDIA_TF32_OVERRIDE=0
+    forbids it), and on the CPU whether dispatch was synchronous (readback.jax_cpu_dispatch)."""
     jax = _jax()
     import jaxlib
 
     dev = _device(device)
-    return {
+    precisions, source = matmul_precisions(mode)
+    found = sorted(set(precisions))
+    gpu = dev.platform != "cpu"
+    tf32 = gpu and bool(readback.TF32 & set(found)) and not readback.tf32_forbidden()
+    if tf32:
+        shown = f"tf32 ({'/'.join(found)} on a GPU: TF32 matmuls)"
+    elif found and set(found) <= readback.FULL_FLOAT32:
+        shown = f"highest ({'/'.join(found)}: full float32, TF32 off)"
+    elif gpu and set(found) <= readback.TF32 | readback.FULL_FLOAT32:
+        shown = f"highest ({'/'.join(found)}, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
+    elif not gpu and found:
+        shown = f"{'/'.join(found)} (XLA's choice for float32 on a CPU)"
+    else:
+        shown = f"{'/'.join(found) or 'none found'} (neither full float32 nor TF32)"
+    out = {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "backend": dev.platform,
         "device": dev.device_kind,
-        "matmul_precision": "tf32 (lax.Precision.DEFAULT)" if mode == "jit-tf32"
-                            else "highest (lax.Precision.HIGHEST: full float32, TF32 off)",
+        "matmul_precision": shown,
+        "tf32": tf32,
+        "matmul_precisions": found,
+        "matmul_precisions_from": source,
+        "tf32_override": readback.tf32_override(),
         "x64": bool(jax.config.jax_enable_x64),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "cpu_async_dispatch": bool(jax.config.read("jax_cpu_enable_async_dispatch")),
+        # The switch as it stands now; what the CPU client does is cpu_dispatch.
+        "cpu_async_dispatch_flag": bool(jax.config.read("jax_cpu_enable_async_dispatch")),
     }
+    if device == "cpu":
+        found = readback.jax_cpu_dispatch(jax)
+        out.update(cpu_dispatch=found["dispatch"], cpu_dispatch_evidence=found["evidence"])
+    return out
 
 
 IMPL = Implementation(
@@ -246,8 +325,9 @@ IMPL = Implementation(
     mode_notes={
         "jit": "the whole update in one jax.jit, parameter buffers donated",
         "nojit": "the same functions op by op, no jit",
-        "jit-async": "jit with JAX's asynchronous CPU dispatch (its default); jit and nojit "
-                     "dispatch synchronously on the CPU",
+        "jit-async": "jit with JAX's asynchronous CPU dispatch (its default); jit and nojit ask "
+                     "for synchronous dispatch, set before JAX's CPU client exists and read "
+                     "back into info()'s cpu_dispatch",
         "jit-tf32": "jit with TF32 matmuls (GPU only; timing only)",
     },
     timing_only=("jit-tf32",),

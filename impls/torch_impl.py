@@ -24,6 +24,7 @@ import shutil
 
 import numpy as np
 
+from impls import readback
 from impls.base import Implementation, SessionDefaults
 from impls.contract import PARAM_NAMES as NAMES
 
@@ -101,6 +102,9 @@ def available(device: str, mode: str) -> tuple[bool, str]:
 
         if not has_triton():
             return False, "torch.compile on a GPU needs triton, which is not installed"
+        if missing := readback.c_toolchain():
+            # Found here, not as a failed first call after tens of seconds of compiling.
+            return False, f"torch.compile on a GPU: Triton cannot build its launchers ({missing})"
     return True, ""
 
 
@@ -129,6 +133,22 @@ def _tensor(a: np.ndarray, dev, requires_grad: bool = False):
 
 
 _COMPILED: dict = {}
+_BUDGET: dict = {}  # "threads": what set_threads was given (the run's thread budget)
+COMPILE_THREADS_ENV = "TORCHINDUCTOR_COMPILE_THREADS"
+
+
+def _bound_compile_threads() -> None:
+    """Inductor compiles in a pool of min(32, usable CPUs) worker processes by default
+    (torch/_inductor/config.py, decide_compile_threads), each a Python importing torch: many
+    cold compiles at once would start dozens. TORCHINDUCTOR_COMPILE_THREADS, where set, is the
+    caller's choice (torch reads it itself); otherwise the pool is held to the thread budget
+    set_threads was given. Set before the first compile: the pool reads it when it starts."""
+    import torch._inductor.config as config
+
+    budget = _BUDGET.get("threads")
+    if COMPILE_THREADS_ENV in os.environ or budget is None or config.compile_threads is None:
+        return
+    config.compile_threads = max(1, min(config.compile_threads, budget))
 
 
 def _compiled(fn, mode: str):
@@ -136,6 +156,9 @@ def _compiled(fn, mode: str):
     import torch
 
     if (fn, mode) not in _COMPILED:
+        _bound_compile_threads()
+        if mode == "reduce-overhead":
+            readback.CudaGraphSkips.attached()  # hears inductor's reasons from the first compile
         # One code object serves every loss, activation, dtype, batch shape and mode, and
         # each new one is a recompile. Past the default limit (8 per function) Dynamo would
         # quietly run eager, and "compile" numbers would be eager's: allow many more (a
@@ -221,6 +244,7 @@ class TorchSession(SessionDefaults):
 def set_threads(n: int) -> None:
     import torch
 
+    _BUDGET["threads"] = n  # also bounds inductor's compile workers (_bound_compile_threads)
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)  # one op at a time, as NumPy does
@@ -228,24 +252,66 @@ def set_threads(n: int) -> None:
         pass  # only settable once, before any parallel work; then it stays as it was
 
 
-def info(device: str, mode: str) -> dict:
+def _precision_record(cuda: bool) -> dict:
+    """The matmul precision read back from torch's switches, as they stand (after _setup)."""
     import torch
 
-    out = {
-        "torch": torch.__version__,
-        "matmul_precision": "tf32" if mode == "eager-tf32" else "highest (full float32, TF32 off)",
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-    }
-    if device == "gpu" and torch.cuda.is_available():
+    allow = torch.backends.cuda.matmul.allow_tf32  # cuBLAS's switch: what decides TF32
+    try:
+        precision = torch.get_float32_matmul_precision()
+    except RuntimeError as exc:  # torch >= 2.9 refuses when backends were set inconsistently
+        precision = f"unreadable: {str(exc)[:80]}"
+    forbidden = readback.tf32_forbidden()
+    tf32 = cuda and allow and not forbidden
+    if not cuda:
+        shown = ("highest (full float32)" if precision == "highest" else
+                 f"{precision} (float32 matmul precision {precision!r}: reduced on some CPUs)")
+    elif tf32:
+        shown = f"tf32 (allow_tf32 True, float32 matmul precision {precision!r})"
+    elif allow:
+        shown = "highest (allow_tf32 True, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
+    else:
+        shown = f"highest (allow_tf32 False, float32 matmul precision {precision!r}: full float32)"
+    return {"matmul_precision": shown, "tf32": tf32, "allow_tf32": allow,
+            "float32_matmul_precision": precision,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "tf32_override": readback.tf32_override()}
+
+
+def _compile_record(mode: str) -> dict:
+    """What inductor did in this process, read back: its compile pool's size (and who chose
+    it); for reduce-overhead, how many times it skipped CUDA graphs, and why."""
+    import torch._inductor.config as config
+    from torch._dynamo.utils import counters
+
+    out = {"compile_threads": config.compile_threads,
+           "compile_threads_from": (f"{COMPILE_THREADS_ENV}={os.environ[COMPILE_THREADS_ENV]}"
+                                    if COMPILE_THREADS_ENV in os.environ else
+                                    f"set_threads({_BUDGET['threads']})" if "threads" in _BUDGET
+                                    else "torch's default (min(32, usable CPUs))"),
+           "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")}
+    if mode == "reduce-overhead":
+        out["cudagraph_skips"] = int(counters["inductor"]["cudagraph_skips"])
+        out["cudagraph_skip_reasons"] = list(readback.CudaGraphSkips.attached().reasons)
+    return out
+
+
+def info(device: str, mode: str) -> dict:
+    """Versions, and what the run really did, read back from torch after it took effect:
+    TF32 switches and precision (and NVIDIA_TF32_OVERRIDE), threads; for compiled modes the
+    compile pool, the compile cache (a "cold" first call needs a fresh one) and CUDA-graph
+    skips."""
+    import torch
+
+    cuda = device == "gpu" and torch.cuda.is_available()
+    out = {"torch": torch.__version__, **_precision_record(cuda),
+           "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
+    if cuda:
         out.update(cuda=torch.version.cuda, device=torch.cuda.get_device_name(0))
     else:
         out["device"] = "cpu"
     if mode in COMPILED:
-        # torch.compile keeps an on-disk cache across processes: a "cold" first call needs
-        # a fresh directory here.
-        out["inductor_cache_dir"] = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+        out.update(_compile_record(mode))
     return out
 
 

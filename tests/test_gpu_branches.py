@@ -16,6 +16,7 @@ what only a GPU run can show is listed in the README ("GPU").
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import textwrap
 import types
@@ -47,6 +48,7 @@ SETTINGS = RunSettings(threads=1, cpus=None, loss="bce", lr=0.01, seed=0, activa
 FAKE_CUPY_IMPL = textwrap.dedent('''
     """Test double: cupy_impl on a NumPy-backed `cupy` (no GPU runs)."""
     import dataclasses
+    import os
     import sys
     import types
 
@@ -65,7 +67,16 @@ FAKE_CUPY_IMPL = textwrap.dedent('''
     cp.cuda = types.SimpleNamespace(runtime=runtime, get_current_stream=lambda: stream,
                                     Device=lambda: types.SimpleNamespace(id=0))
     cp.get_default_memory_pool = lambda: types.SimpleNamespace(total_bytes=lambda: 2**20)
-    sys.modules["cupy"] = cp
+    # CuPy's compute type (cupy/_core/_routines_linalg.pyx): CUPY_TF32 read at the first matmul
+    linalg = types.ModuleType("cupy._core._routines_linalg")
+    chosen = {}
+    linalg.get_compute_type = lambda dtype: chosen.setdefault(
+        "f32", 7 if int(os.environ.get("CUPY_TF32", "0") or "0") > 0 else 1)
+    linalg.compute_type_to_str = lambda t: {1: "COMPUTE_TYPE_DEFAULT", 7: "COMPUTE_TYPE_TF32"}[t]
+    cp._core = types.ModuleType("cupy._core")
+    cp._core._routines_linalg = linalg
+    sys.modules.update({"cupy": cp, "cupy._core": cp._core,
+                        "cupy._core._routines_linalg": linalg})
     from impls import cupy_impl  # noqa: E402
 
     IMPL = dataclasses.replace(cupy_impl.IMPL, name="fakecupy",
@@ -171,12 +182,18 @@ def test_torch_info_on_a_gpu_records_precision_device_and_compile_cache(torch_fl
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "Fake H100")
     monkeypatch.setattr(torch.version, "cuda", "12.4")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/fresh")
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    torch_impl._setup("gpu", "eager-tf32")  # info() reads the switches as they stand
     tf32 = torch_impl.info("gpu", "eager-tf32")
-    assert tf32["matmul_precision"] == "tf32" and tf32["device"] == "Fake H100"
+    assert tf32["matmul_precision"].startswith("tf32") and tf32["tf32"] is True
+    assert tf32["allow_tf32"] is True and tf32["float32_matmul_precision"] == "high"
+    assert tf32["device"] == "Fake H100"
     assert tf32["cuda"] == "12.4" and "inductor_cache_dir" not in tf32
+    torch_impl._setup("gpu", "reduce-overhead")
     graphs = torch_impl.info("gpu", "reduce-overhead")
-    assert graphs["matmul_precision"].startswith("highest")
+    assert graphs["matmul_precision"].startswith("highest") and graphs["tf32"] is False
     assert graphs["inductor_cache_dir"] == "/tmp/fresh"
+    assert isinstance(graphs["cudagraph_skips"], int) and "compile_threads" in graphs
 
 
 def test_reduce_overhead_marks_each_step_and_keeps_a_copy_of_each_loss(fake_cuda):
@@ -257,10 +274,17 @@ def test_jax_info_and_peak_memory_on_a_gpu_device(monkeypatch):
     from impls import jax_impl
 
     monkeypatch.setattr(jax_impl, "_device", lambda device: FakeJaxDevice())
-    assert jax_impl.info("gpu", "jit-tf32")["matmul_precision"].startswith("tf32")
+    monkeypatch.setattr(jax_impl, "_RAN", {})  # no run here: each mode's function is lowered
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    tf32 = jax_impl.info("gpu", "jit-tf32")  # the precision read from the lowered program
+    assert tf32["matmul_precision"].startswith("tf32") and tf32["tf32"] is True
+    assert tf32["matmul_precisions"] == ["default"]
     info = jax_impl.info("gpu", "jit")
     assert info["matmul_precision"].startswith("highest") and info["device"] == "Fake H100"
-    assert info["backend"] == "gpu"
+    assert info["backend"] == "gpu" and info["tf32"] is False and "cpu_dispatch" not in info
+    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "0")  # cuBLAS keeps full float32 whatever asked
+    off = jax_impl.info("gpu", "jit-tf32")
+    assert off["tf32"] is False and "NVIDIA_TF32_OVERRIDE=0" in off["matmul_precision"]
     s = jax_impl.JaxSession.__new__(jax_impl.JaxSession)
     for dev, expected in ((FakeJaxDevice({"peak_bytes_in_use": 4096}), 4096),
                           (FakeJaxDevice({}), None), (FakeJaxDevice(None), None),
@@ -281,17 +305,61 @@ def test_jax_without_a_gpu_says_so():
 
 
 # ---- cupy: the NumPy-backed stand-in ----------------------------------------------------
+def install_cupy(monkeypatch, cp=None):
+    """The NumPy-backed `cupy`, with CuPy's compute-type bookkeeping as CuPy keeps it
+    (cupy/_core/_routines_linalg.pyx): decided from CUPY_TF32 at the first matmul, then fixed."""
+    cp = cp or fake_cupy()
+    linalg = types.ModuleType("cupy._core._routines_linalg")
+    chosen = {}
+
+    def get_compute_type(dtype):
+        if "f32" not in chosen:  # int(): "yes" raises ValueError, as in CuPy
+            chosen["f32"] = 7 if int(os.environ.get("CUPY_TF32", "0") or "0") > 0 else 1
+        return chosen["f32"]
+
+    linalg.get_compute_type = get_compute_type
+    linalg.compute_type_to_str = lambda t: {1: "COMPUTE_TYPE_DEFAULT", 7: "COMPUTE_TYPE_TF32"}[t]
+    cp._core = types.ModuleType("cupy._core")
+    cp._core._routines_linalg = linalg
+    for name, module in (("cupy", cp), ("cupy._core", cp._core),
+                         ("cupy._core._routines_linalg", linalg)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return cp, linalg
+
+
 @pytest.mark.parametrize("value, tf32", [("1", True), ("2", True), ("0", False), ("", False),
-                                         ("yes", False), (None, False)])
-def test_cupy_info_reads_cupy_tf32(monkeypatch, value, tf32):
-    monkeypatch.setitem(sys.modules, "cupy", fake_cupy())
+                                         (None, False)])
+def test_cupy_info_reads_back_cupys_compute_type(monkeypatch, value, tf32):
+    install_cupy(monkeypatch)
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
     if value is None:
         monkeypatch.delenv("CUPY_TF32", raising=False)
     else:
         monkeypatch.setenv("CUPY_TF32", value)
     info = cupy_impl.info("gpu", "default")
     assert info["matmul_precision"].startswith("tf32" if tf32 else "highest")
+    assert info["tf32"] is tf32 and info["cupy_tf32_env"] == value
     assert info["device"] == "Fake GPU" and info["cuda_runtime"] == 12000
+
+
+def test_cupy_info_reports_what_cupy_settled_on_not_the_environment(monkeypatch):
+    _, linalg = install_cupy(monkeypatch)
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    linalg.get_compute_type(np.float32)  # the first matmul ran in full float32 ...
+    monkeypatch.setenv("CUPY_TF32", "1")  # ... so setting it now changes nothing
+    info = cupy_impl.info("gpu", "default")
+    assert info["tf32"] is False and info["compute_type"] == "COMPUTE_TYPE_DEFAULT"
+    assert info["cupy_tf32_env"] == "1" and info["matmul_precision"].startswith("highest")
+    _, linalg = install_cupy(monkeypatch)  # a fresh CuPy with CUPY_TF32=1: TF32 ...
+    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "0")  # ... unless cuBLAS is told otherwise
+    info = cupy_impl.info("gpu", "default")
+    assert info["compute_type"] == "COMPUTE_TYPE_TF32" and info["tf32"] is False
+    assert "NVIDIA_TF32_OVERRIDE=0" in info["matmul_precision"]
+    _, linalg = install_cupy(monkeypatch)
+    monkeypatch.setenv("CUPY_TF32", "yes")  # CuPy itself raises at its first matmul
+    info = cupy_impl.info("gpu", "default")
+    assert info["tf32"] is False and info["matmul_precision"].startswith("unknown (ValueError")
 
 
 def test_cupy_available_and_info_without_a_device_or_library(monkeypatch):
@@ -356,7 +424,8 @@ def test_the_gpu_peak_takes_the_first_implementation_that_runs_there(monkeypatch
         real(name), _available=lambda d, m: (False, "faked away")))
     out = {}
     assert peak.peak_stepper(Job("peak", SETTINGS, device="gpu"), out) is None
-    assert out == {"status": "unavailable", "reason": "none of ('torch', 'cupy', 'jax') runs on gpu"}
+    assert out == {"status": "unavailable", "reason": "no float32 peak on gpu: torch (eager): "
+                   "faked away; cupy (default): faked away; jax (jit): faked away"}
 
 
 def test_the_gpu_check_is_split_into_parts_for_what_the_probe_found(monkeypatch):

@@ -35,7 +35,8 @@ def select(specs: list[str], devices) -> tuple[list, list[dict]]:
     """[(impl, mode, device)] to check, and the unavailable ones with their reasons.
 
     Timing-only modes (TF32) are never checked: their float32 matmuls carry ~1e-3
-    relative error by design. Unknown names or modes are usage errors.
+    relative error by design. Unknown names or modes are usage errors. With a GPU among the
+    devices, JAX is asked (and so checked) before any other implementation.
     """
     wanted: dict[str, set[str] | None] = {}  # name -> modes asked for (None: all of them)
     for spec in specs:
@@ -52,7 +53,14 @@ def select(specs: list[str], devices) -> tuple[list, list[dict]]:
         if wanted.get(name, set()) is not None:
             wanted.setdefault(name, set()).add(mode)
     targets, unavailable = [], []
-    for name in wanted or impls.names():
+    names = list(wanted or impls.names())
+    if "gpu" in devices:
+        # JAX first: two libraries in one process share the first cuDNN loaded, and torch's is
+        # often older than the one JAX was built for, which makes JAX fall back to the CPU
+        # ("unavailable") when torch came first (jax-ml/jax#18032, #19004). JAX loads its own
+        # when its GPU backend starts, in available().
+        names.sort(key=lambda name: name != "jax")
+    for name in names:
         impl = impls.get(name)
         for mode in [m for m in impl.modes if wanted.get(name) is None or m in wanted[name]]:
             if mode in impl.timing_only:

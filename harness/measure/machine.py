@@ -14,6 +14,7 @@ here measures speed or memory.
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import os
 import platform
@@ -110,16 +111,93 @@ def git(repo: str) -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+# nvidia-smi --query-gpu fields -> keys of a GPU's record. The first three have been there
+# for every driver; the rest are asked together, and one by one if a driver rejects one
+# (an unknown field fails the whole query). Values keep nvidia-smi's units ("700.00 W").
+GPU_BASE = {"name": "name", "driver_version": "driver", "memory.total": "memory"}
+GPU_FACTS = {"index": "index", "uuid": "uuid", "compute_mode": "compute_mode",
+             "mig.mode.current": "mig", "persistence_mode": "persistence", "pstate": "pstate",
+             "clocks.sm": "clocks_sm", "clocks.max.sm": "clocks_max_sm",
+             "clocks.mem": "clocks_mem", "clocks.max.memory": "clocks_max_mem",
+             "power.draw": "power_draw", "power.limit": "power_limit",
+             "power.default_limit": "power_default_limit", "power.max_limit": "power_max_limit"}
+APP_FIELDS = {"gpu_uuid": "gpu_uuid", "pid": "pid", "process_name": "name",
+              "used_memory": "memory"}
+_MISSING = {"", "n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]"}
+
+
+def _smi(query: str, fields) -> list[list[str | None]] | None:
+    """Rows of `nvidia-smi --QUERY=FIELDS --format=csv,noheader`, "[N/A]" as None; None when
+    nvidia-smi is missing or refuses the query."""
+    out = _run(["nvidia-smi", f"--{query}={','.join(fields)}", "--format=csv,noheader"])
+    if out is None:
+        return None
+    rows = [[None if v.strip().lower() in _MISSING else v.strip() for v in row]
+            for row in csv.reader(out.splitlines())]
+    return [r for r in rows if len(r) == len(fields)]
+
+
+def _facts(count: int) -> list[dict]:
+    """GPU_FACTS for `count` GPUs: asked together, else one field at a time."""
+    rows = _smi("query-gpu", GPU_FACTS)
+    if rows is not None and len(rows) == count:
+        return [dict(zip(GPU_FACTS.values(), r, strict=True)) for r in rows]
+    facts: list[dict] = [{} for _ in range(count)]
+    for field, key in GPU_FACTS.items():
+        one = _smi("query-gpu", [field]) or []
+        for fact, row in zip(facts, one if len(one) == count else [[None]] * count,
+                             strict=True):
+            fact[key] = row[0]
+    return facts
+
+
 def gpus() -> list[dict]:
-    """GPUs as nvidia-smi reports them; [] where there is no nvidia-smi or no GPU."""
-    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                "--format=csv,noheader"])
+    """GPUs as nvidia-smi reports them; [] where there is no nvidia-smi or no GPU. Each: name,
+    driver, memory, and what decides whether a run there means what it says: compute mode
+    (an exclusive one fails every process after the first), MIG (a slice, not the GPU),
+    persistence, clocks now and at most, power draw and limits, and `processes`: the
+    compute processes on it at the time of asking (pid, name, memory)."""
     rows = []
-    for line in (out or "").splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3:
-            rows.append({"name": parts[0], "driver": parts[1], "memory": parts[2]})
+    for row in _smi("query-gpu", GPU_BASE) or []:
+        rows.append(dict(zip(GPU_BASE.values(), row, strict=True)))
+    if not rows:
+        return []
+    for gpu, facts in zip(rows, _facts(len(rows)), strict=True):
+        gpu.update(facts, processes=[])
+    apps = _smi("query-compute-apps", APP_FIELDS)
+    by_uuid = {g.get("uuid"): g for g in rows}
+    for app in apps or []:
+        app = dict(zip(APP_FIELDS.values(), app, strict=True))
+        gpu = by_uuid.get(app.pop("gpu_uuid")) or (rows[0] if len(rows) == 1 else None)
+        if gpu is not None:
+            gpu["processes"].append(app)
+    if apps is None:
+        for gpu in rows:
+            gpu["processes"] = None  # could not ask: unknown, not none
     return rows
+
+
+def describe_gpu(g: dict) -> str:
+    """One line of a GPU's record for a report: what it is, then how it was set up."""
+    parts = [", ".join([str(g.get("name") or "?")] + [f"{k} {g[k]}" for k in ("driver", "memory")
+                                                         if g.get(k)])]
+    setup = [f"{label} {g[k]}" for k, label in (("compute_mode", "compute mode"), ("mig", "MIG"),
+                                                ("persistence", "persistence"))
+             if g.get(k)]
+    if g.get("clocks_sm"):
+        setup.append(f"SM clock {g['clocks_sm']}" + (f" (max {g['clocks_max_sm']})"
+                                                     if g.get("clocks_max_sm") else ""))
+    if g.get("power_limit"):
+        setup.append(f"power limit {g['power_limit']}" + (
+            f" (default {g['power_default_limit']})" if g.get("power_default_limit") else ""))
+    if setup:
+        parts.append(", ".join(setup))
+    procs = g.get("processes")
+    if isinstance(procs, list):
+        parts.append(f"{len(procs)} other process{'es' if len(procs) != 1 else ''} on it"
+                     + (": " + ", ".join(f"{p.get('name')} ({p.get('memory')})" for p in procs)
+                        if procs else ""))
+    return "; ".join(parts)
 
 
 def collect(repo: str = ".") -> dict:

@@ -10,6 +10,7 @@ import math
 
 import pandas as pd
 
+from harness.measure.peak import held_against, is_tf32
 from harness.measure.stats import fmt_seconds as fmt_s
 from harness.report.load import RunData
 from harness.report.tables import dig, md_table, pivot, size_order
@@ -72,36 +73,65 @@ def sec_compile(run: RunData) -> str:
             f" than a step: {'; '.join(said) or 'none'}.\n\n" + md_table(table.reset_index()))
 
 
+def _held(run: RunData) -> tuple[pd.DataFrame, list[str]]:
+    """The cells with a share of peak that means something, and the labels left out: a TF32
+    cell (its read-back matmul_precision) counts only against a TF32 peak of its device
+    measured in this run (harness/measure/peak.py, held_against); a run that divided one by
+    the float32 peak (before issue 20) has its share dropped here, not shown."""
+    ok = run.ok
+    if "matmul_precision" not in ok:
+        return ok, []
+    peaks = run.meta.get("peak") if isinstance(run.meta.get("peak"), dict) else {}
+    tf32 = ok["matmul_precision"].map(is_tf32)
+    against = [held_against(d, t, peaks) for d, t in zip(ok["device"], tf32, strict=True)]
+    keep = pd.Series([a is not None for a in against], index=ok.index)
+    dropped = sorted(set(ok.loc[~keep & ok["peak_fraction"].notna(), "label"]))
+    return ok.assign(peak_fraction=ok["peak_fraction"].where(keep)), dropped
+
 
 def sec_peak(run: RunData) -> str:
     if why := run.needs("peak_fraction", "step_median_s", "flops_per_step", "peak_gflops"):
         return why
-    ok = run.ok
+    ok, dropped = _held(run)
+    if ok["peak_fraction"].notna().sum() == 0:
+        return "_No cell has a share of a peak measured for its own matmul precision._"
     top = ok.loc[ok["peak_fraction"].idxmax()]
     sizes = size_order(ok)
-    small = ok[ok["size"] == sizes[0]].assign(
+    small = ok[(ok["size"] == sizes[0]) & ok["peak_fraction"].notna()].assign(
         at_peak=lambda d: d["flops_per_step"] / (d["peak_gflops"] * 1e9))
     small = small.assign(factor=small["step_median_s"] / small["at_peak"])
     at_peak = ", ".join(f"{fmt_s(g['at_peak'].min())} at the {dev} peak"
                         for dev, g in small.groupby("device"))
-    how = "; ".join(f"{d}: {dig(run.meta, f'peak.{d}.method', default='not recorded')}"
-                    for d in ok["device"].unique())
+    peaks = run.meta.get("peak") if isinstance(run.meta.get("peak"), dict) else {}
+    how = "; ".join(f"{k}: {dig(run.meta, f'peak.{k}.method', default='not recorded')}"
+                    for k in sorted(peaks)) or "not recorded"
     text = (f"Achieved FLOP/s as a share of the machine's own matmul peak, measured in the same"
-            f" run ({how}). The best is {top['label']} at size {top['size']}:"
-            f" {top['peak_fraction']:.1%} of {top['peak_gflops']:.4g} GFLOP/s. At the smallest"
-            f" size ({sizes[0]}) no series passes {small['peak_fraction'].max():.2%}: its"
-            f" {small['flops_per_step'].iloc[0]:,.0f} FLOPs would take {at_peak}, but steps take"
-            f" {fmt_s(small['step_median_s'].min())} to {fmt_s(small['step_median_s'].max())}.")
-    if small["factor"].min() > 10:
-        text += (" So at that size nearly all of a step is per-call overhead (Python, dispatch,"
-                 " kernel launches), not arithmetic: the lower that overhead, the faster.")
-    if (ok["peak_fraction"] > 1).any():
-        text += (" Shares above 100% mean that peak measurement underestimates this machine:"
-                 " read them as relative, not absolute.")
+            f" run, each cell against the peak of its own matmul precision ({how}). The best is"
+            f" {top['label']} at size {top['size']}: {top['peak_fraction']:.1%} of"
+            f" {top['peak_gflops']:.4g} GFLOP/s.")
+    if not small.empty:
+        text += (f" At the smallest size ({sizes[0]}) no series passes"
+                 f" {small['peak_fraction'].max():.2%}: its {small['flops_per_step'].iloc[0]:,.0f}"
+                 f" FLOPs would take {at_peak}, but steps take"
+                 f" {fmt_s(small['step_median_s'].min())} to {fmt_s(small['step_median_s'].max())}.")
+        if small["factor"].min() > 10:
+            text += (" So at that size nearly all of a step is per-call overhead (Python,"
+                     " dispatch, kernel launches), not arithmetic: the lower that overhead, the"
+                     " faster.")
+    if dropped:
+        text += (f" Left out: {', '.join(dropped)}, whose matmuls ran in TF32, for which this run"
+                 " measured no TF32 peak; held against the float32 peak, TF32 would pass 100% by"
+                 " design.")
+    over = sorted(set(ok.loc[ok["peak_fraction"] > 1, "label"]))
+    if over:
+        text += (f" Above 100%: {', '.join(over)}. The peak is one measurement (the method"
+                 " above: one library's kernel at one size), not a bound; these cells' matmuls"
+                 " ran faster than it. Read shares as relative to that measurement.")
     overhead = small[["label", "step_median_s", "at_peak", "factor"]].sort_values("step_median_s")
     overhead = overhead.assign(step_median_s=overhead["step_median_s"].map(fmt_s),
                                at_peak=overhead["at_peak"].map(fmt_s))
-    return (text + "\n\n" + md_table(pivot(ok, "peak_fraction", lambda x: f"{100 * x:.3g}%"))
+    shown = ok[ok["peak_fraction"].notna()]
+    return (text + "\n\n" + md_table(pivot(shown, "peak_fraction", lambda x: f"{100 * x:.3g}%"))
             + f"\n\nPer-call overhead at size {sizes[0]} (`factor` = step time / time the"
             " arithmetic needs at peak):\n\n"
             + md_table(overhead.rename(columns={"label": "series", "step_median_s": "step time",

@@ -53,30 +53,74 @@ def sec_tta(run: RunData) -> str:
             + md_table(table.rename_axis(columns=None).reset_index()))
 
 
+# What each cell's peak_mem_bytes counts, by how it was read (harness/measure/memory.py and
+# each session's peak_memory(), impls/). Figures are ranked only among cells whose figures
+# count the same thing: on the CPU every cell's is the same kind; on a GPU each framework
+# keeps its own counter, and the three are different quantities.
+HOST = "host RSS growth"
+DEVICE_MEMORY = {
+    "torch": ("torch: allocated peak", "the most bytes torch's caching allocator handed to "
+              "tensors at once since the session began (torch.cuda.max_memory_allocated: not "
+              "its cached reserve, not the CUDA context)"),
+    "jax": ("JAX: peak in use", "the most bytes XLA's allocator had in use at once since the "
+            "process started (memory_stats()['peak_bytes_in_use'])"),
+    "cupy": ("CuPy: pool held", "the bytes CuPy's memory pool holds, blocks in use and freed "
+             "blocks it keeps cached alike (total_bytes(): an upper bound on the peak in use)"),
+}
+HOST_MEANING = ("the process's resident memory (RSS) at its highest over its level right after "
+                "setup; for compiled modes it includes the compiler's working memory")
+
+
+def memory_kind(impl: str, device: str, method) -> tuple[str, str]:
+    """(short name, what it counts) of a cell's peak_mem_bytes, from its peak_mem_method (a
+    run that did not record it: from its device, as harness/measure/memory.py decides)."""
+    method = "" if pd.isna(method) else str(method)
+    if method.startswith("host RSS") or (not method and device == "cpu"):
+        return HOST, HOST_MEANING
+    if method.startswith("session.peak_memory()") or not method:
+        return DEVICE_MEMORY.get(impl, (f"{impl}: own counter", f"{impl}'s own device-memory "
+                                        "counter (its session's peak_memory())"))
+    return method, method
+
+
 def sec_memory(run: RunData) -> str:
     if why := run.needs("peak_mem_bytes", "flops_per_step"):
         return why
     ok = run.ok[run.ok["peak_mem_bytes"].notna()]
     if ok.empty:
         return "_Not measured: no cell recorded `peak_mem_bytes`._"
+    method = ok["peak_mem_method"] if "peak_mem_method" in ok else pd.Series(None, index=ok.index)
+    kinds = [memory_kind(i, d, m) for i, d, m in zip(ok["impl"], ok["device"], method,
+                                                      strict=True)]
+    ok = ok.assign(counts=[k[0] for k in kinds], meaning=[k[1] for k in kinds])
     said = []
-    for device, g in ok.groupby("device"):  # CPU and GPU numbers measure different things
+    for (device, counts), g in ok.groupby(["device", "counts"], sort=False):
         g = g[g["size"] == size_order(g)[-1]]
         hi, lo = g.loc[g["peak_mem_bytes"].idxmax()], g.loc[g["peak_mem_bytes"].idxmin()]
-        said.append(f"on the {device} at its largest size ({hi['size']}), {hi['label']} peaks"
-                    f" highest, at {fmt_mib(hi['peak_mem_bytes'])}, and"
-                    f" {lo['label']} lowest, at {fmt_mib(lo['peak_mem_bytes'])}")
-    how = (", ".join(f"`{m}`" for m in ok["peak_mem_method"].dropna().unique())
-           if "peak_mem_method" in ok else "not recorded")
-    text = (f"Peak memory during training steps, measured in runs separate from timing:"
-            f" {'; '.join(said)}. How it was measured: {how}.")
+        if g["label"].nunique() > 1:
+            said.append(f"{counts} on the {device} at its largest size ({hi['size']}): "
+                        f"{hi['label']} highest, at {fmt_mib(hi['peak_mem_bytes'])}, and"
+                        f" {lo['label']} lowest, at {fmt_mib(lo['peak_mem_bytes'])}")
+        else:
+            said.append(f"{counts} on the {device}: {hi['label']}, "
+                        f"{fmt_mib(hi['peak_mem_bytes'])} at {hi['size']}")
+    meanings = "; ".join(f"**{c}** is {m}" for c, m in
+                         ok[["counts", "meaning"]].drop_duplicates().itertuples(index=False))
+    text = ("Peak memory of each timed cell, read in the cell's own worker around its first call"
+            " and warm-up steps, before any timed step (nothing traced, so the timing is not"
+            f" slowed). What each figure counts: {meanings}. Figures are compared only where they"
+            f" count the same thing: {'; '.join(said)}.")
+    if ok.groupby("device")["counts"].nunique().max() > 1:
+        text += (" The frameworks' own GPU counters are different quantities, so no framework"
+                 " is ranked against another on the GPU.")
     if "setup_mem_bytes" in ok and ok["setup_mem_bytes"].notna().any():
         big = ok.loc[ok["setup_mem_bytes"].idxmax()]
         text += (f" Memory taken while setting up (before the steps) is not in these peaks; the"
                  f" most was {fmt_mib(big['setup_mem_bytes'])}, by {big['label']} at size"
                  f" {big['size']} (column `setup_mem_bytes` of `cells.csv`).")
-    return (text + f"\n\n![memory]({plots.memory(ok, run.out)})\n\n"
-            + md_table(pivot(ok, "peak_mem_bytes", fmt_mib)))
+    table = pivot(ok.assign(label=ok["label"] + " (" + ok["counts"] + ")"), "peak_mem_bytes",
+                  fmt_mib)
+    return text + f"\n\n![memory]({plots.memory(ok, run.out)})\n\n" + md_table(table)
 
 
 def sec_peer(run: RunData) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.measure.machine import describe_gpu
 from harness.report.load import RunData
 from harness.report.tables import dig, md_table, size_order
 from harness.store import CellKey
@@ -73,9 +74,8 @@ def setup_facts(run: RunData) -> pd.DataFrame:
         rows.append(("machine", text))
     gpus = dig(meta, "machine.gpus")
     if isinstance(gpus, list):
-        rows.append(("GPU", "; ".join(
-            ", ".join([g.get("name", "?")] + [f"{k} {g[k]}" for k in ("driver", "memory")
-                                               if g.get(k)]) for g in gpus) or "none found"))
+        rows.append(("GPU", " / ".join(describe_gpu(g) for g in gpus if isinstance(g, dict))
+                     or "none found"))
     if platform := dig(meta, "machine.platform"):
         host = dig(meta, "machine.host")
         rows.append(("OS", platform + (f" (host `{host}`)" if host else "")))
