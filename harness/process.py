@@ -184,7 +184,11 @@ class Child:
         tag (SIGTERM first when `grace_s` > 0, then SIGKILL); idempotent. Returns how many
         processes are still alive afterwards (0 unless one cannot be killed)."""
         self._track()
-        left = kill(self.tag, self.pid, self._seen, grace_s)
+        left = kill(self.tag, [] if self.closed else [self.pid], self._seen, grace_s)
+        self._release()
+        return left
+
+    def _release(self) -> None:
         if not self.closed:
             self.closed = True
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -193,7 +197,6 @@ class Child:
                 if fd is not None:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-        return left
 
 
 class Group:
@@ -264,12 +267,25 @@ class Group:
                 f.write(f"{proc.pid}\n")
         return child
 
+    def kill(self, grace_s: float = 0.0) -> int:
+        """Kill every child and everything carrying the group's tags at once (SIGTERM first,
+        `grace_s` for all to go, then SIGKILL); the folder stays. Returns how many processes
+        could not be killed (0)."""
+        seen: dict[int, float] = {}
+        for c in self.children:
+            c._track()
+            seen.update(c._seen)
+        left = kill(f"{self.id}:", [c.pid for c in self.children if not c.closed], seen, grace_s)
+        for c in self.children:
+            c._release()
+        return left
+
     def close(self, grace_s: float = 0.0) -> int:
-        """Kill every child and everything carrying the group's tags; remove the folder.
-        Returns how many processes could not be killed (0)."""
-        left = sum(c.close(grace_s) for c in self.children)
-        left = max(left, kill(f"{self.id}:", None, {}, 0.0))  # any child's leftovers
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """kill(), then remove the folder; a signal arriving meanwhile waits until both are done
+        (else a SIGTERM in the middle of the clean-up would leave half of it)."""
+        with _shielded():
+            left = self.kill(grace_s)
+            shutil.rmtree(self.dir, ignore_errors=True)
         return left
 
     def __enter__(self) -> Group:
@@ -280,10 +296,10 @@ class Group:
 
 
 # ---- killing ---------------------------------------------------------------------------------
-def kill(tag: str, pgid: int | None, seen: dict[int, float], grace_s: float) -> int:
-    """Signal group `pgid`, the processes in `seen` (pid -> start time) and every process of
-    this user whose tags start with `tag`: SIGTERM and `grace_s` to go first when > 0, then
-    SIGKILL. Returns how many are alive afterwards."""
+def kill(tag: str, pgids: list[int], seen: dict[int, float], grace_s: float) -> int:
+    """Signal the groups `pgids`, the processes in `seen` (pid -> start time) and every process
+    of this user whose tags start with `tag` (all of a group's: "<id>:"): SIGTERM and `grace_s`
+    to go first when > 0, then SIGKILL. Returns how many are alive afterwards."""
     def victims():
         out = {p.pid: p for p in _tagged(tag)}
         for pid, ctime in seen.items():
@@ -295,7 +311,7 @@ def kill(tag: str, pgid: int | None, seen: dict[int, float], grace_s: float) -> 
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
         if sig == signal.SIGTERM and grace_s <= 0:
             continue
-        if pgid is not None:
+        for pgid in pgids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
         for p in victims():
@@ -384,7 +400,7 @@ def reap_stale(root: str | None = None) -> list[str]:
             if _leader_is_ours(pgid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGKILL)
-        kill(f"{gid}:", None, {}, 0.0)
+        kill(f"{gid}:", [], {}, 0.0)
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(str(folder))
     return removed
@@ -411,6 +427,28 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_held: list[int] = []  # clean-ups in progress (interrupts() defers its signals meanwhile)
+_pending: list[int] = []
+
+
+@contextlib.contextmanager
+def _shielded():
+    """Hold SIGINT, SIGTERM and SIGHUP back (they are delivered when the block ends): blocked
+    for this thread, and interrupts()'s handler defers them should another thread get one."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
+                                                    signal.SIGHUP}) if main else None
+    _held.append(1)
+    try:
+        yield
+    finally:
+        _held.pop()
+        if main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if main and not _held and _pending:
+            raise Interrupted(_pending.pop())
+
+
 @contextlib.contextmanager
 def interrupts(redeliver: bool = False):
     """SIGTERM and SIGHUP raise Interrupted (a KeyboardInterrupt) inside the block, as Ctrl-C
@@ -422,6 +460,9 @@ def interrupts(redeliver: bool = False):
         return
 
     def handler(signum, frame):
+        if _held:  # in the middle of a clean-up: after it
+            _pending.append(signum)
+            return
         raise Interrupted(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}

@@ -12,7 +12,7 @@ import pytest
 
 from harness import cli
 from harness.check import parallel as check_parallel
-from impls import parallel
+import dataparallel as parallel
 
 
 @pytest.mark.slow

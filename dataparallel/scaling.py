@@ -1,6 +1,6 @@
 """Step time at W workers, with the communication separated: the data for a scaling benchmark.
 
-    from impls.parallel.scaling import time_steps, time_many
+    from dataparallel.scaling import time_steps, time_many
     r = time_steps("numpy", "default", "cpu", 2, X, T, params, loss="bce", lr=0.1,
                    dtype="float32", warmup_steps=5, block_steps=20, blocks=5)
     r["step_s"], r["comm_s"], r["used"]["launcher"], r["used"]["worker_info"]
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from impls.parallel import run_tasks, task
+from dataparallel import run_tasks, task
 
 COMM_METHOD = {
     "numpy": "comm.Barrier() then comm.Allreduce timed alone (profiled blocks)",
