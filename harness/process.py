@@ -392,7 +392,9 @@ def reap_stale(root: str | None = None) -> list[str]:
             owner = _process(int(pid))
         except (OSError, ValueError):
             continue  # being created right now, or not ours
-        if owner is not None and _alive(owner) and str(_ctime(owner)) == ctime.strip():
+        # A live owner is ours to leave alone: the same pid and, where recorded, the same start
+        # time (a folder written without one, by an older version, is judged by its pid alone).
+        if owner is not None and _alive(owner) and ctime.strip() in ("", str(_ctime(owner))):
             continue
         gid = folder.name[len(PREFIX):]
         pgids = (folder / "groups").read_text().split() if (folder / "groups").exists() else []

@@ -57,13 +57,13 @@ class Shuffled:
 
 
 def walk(subjects: dict, schedule: Schedule, budget: Budget, limit: float | None = None,
-         on_round: Callable[[int, list[Block]], None] = lambda done, records: None,
+         on_round: Callable[[int, list[Block], dict], None] = lambda done, records, failed: None,
          clock: Callable[[], float] = time.monotonic) -> tuple[list[Block], dict, int]:
     """Walk the schedule's rounds over `subjects` ({key: subject}); (records, failed, rounds
     done). A subject that fails or hangs is dropped from later rounds and reported in `failed`
     ({key: ChildError}). A round starts only if the wall budget can hold one more round as
-    long as the last one; `on_round(done, records)` after each (a scaling run writes its tables
-    there). `limit`: seconds a block may take (capped by the budget; None: the subject's own)."""
+    long as the last one; `on_round(done, records, failed)` after each (a scaling run writes
+    its tables there). `limit`: seconds a block may take (capped by the budget; None: the subject's own)."""
     alive = dict(subjects)
     records: list[Block] = []
     failed: dict = {}
@@ -85,7 +85,7 @@ def walk(subjects: dict, schedule: Schedule, budget: Budget, limit: float | None
             for k, samples in (got.items() if isinstance(got, dict) else [(key, got)]):
                 records.append(Block(k, done, position, tuple(samples), settle))
         done, last_round_s = done + 1, clock() - t0
-        on_round(done, records)
+        on_round(done, records, failed)
     return records, failed, done
 
 
