@@ -209,6 +209,7 @@ class Group:
         (self.dir / "owner").write_text(f"{os.getpid()} {_ctime_of(os.getpid())}")
         self.children: list[Child] = []
         self._lock = threading.Lock()  # the smoke starts children from threads
+        self._count = 0
 
     def folder(self, name: str | None = None) -> Path:
         """A fresh folder inside the group's (a compile cache, a data-parallel run folder)."""
@@ -228,7 +229,7 @@ class Group:
         to files (default: in the group's folder; `merge_stderr`: one file); `channel`: a pipe
         pair for messages. `rlimits` {resource.RLIMIT_*: (soft, hard)} apply before exec."""
         with self._lock:
-            n = len(self.children)
+            n, self._count = self._count, self._count + 1
             tag = f"{self.id}:{n}"
             with open(self.dir / "tags", "a") as f:
                 f.write(tag + "\n")

@@ -196,3 +196,12 @@ def test_groups_live_in_the_temp_folder_and_record_their_owner():
     finally:
         group.close()
     assert not group.dir.exists()
+
+
+def test_children_started_from_threads_get_tags_of_their_own(tmp_path):
+    """The smoke starts workers from threads: two children with one tag would kill each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Group(str(tmp_path)) as group, ThreadPoolExecutor(8) as pool:
+        children = list(pool.map(lambda _: group.start([PY, "-c", "pass"]), range(16)))
+        assert len({c.tag for c in children}) == 16

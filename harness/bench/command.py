@@ -34,7 +34,7 @@ from harness.measure.launch import cell_env
 from harness.measure.peer import runnable
 from harness.measure.spec import RunSettings
 from harness.process import REPO
-from harness.store import FolderLocked, RunFolder, kind_of
+from harness.store import FolderLocked, RunFolder, folder_kind, kind_of
 
 
 def add_arguments(parser) -> None:
@@ -108,7 +108,7 @@ def create(args) -> tuple[RunFolder, RunSettings, Plan]:
         return new_folder(args, profile, {**meta, "options": options(args)}), settings, the_plan
     the_plan = plan(profile, runnable(), _list(args.impl), _list(args.mode),
                     _list(args.device), _list(args.dtype), _list(args.size))
-    threads, cpus = _cpus(args.threads or profile.threads)
+    threads, cpus = _cpus(profile.threads if args.threads is None else args.threads)
     settings = profiles.settings(profile, threads=threads, cpus=cpus, check=not args.no_check,
                                  time_limit_s=args.time_limit or profile.time_limit_s,
                                  start_limit_s=args.time_limit or profile.start_limit_s)
@@ -142,13 +142,13 @@ def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
              if getattr(args, k, None) is not None]
     if given:
         raise UsageError(f"--resume reruns with the run's stored options; drop {given[0]}")
+    if folder_kind(args.resume) == "scaling":
+        raise UsageError(f"{args.resume} is a scaling run, which keeps its finished rounds but"
+                         " cannot be resumed: start a new one (bench --profile scaling)")
     try:
         folder = RunFolder.open(args.resume)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if kind_of(folder.meta) == "scaling":
-        raise UsageError(f"{args.resume} is a scaling run, which keeps its finished rounds but"
-                         " cannot be resumed: start a new one (bench --profile scaling)")
     try:
         settings = from_dict(RunSettings, folder.meta["settings"])
         the_plan = from_dict(Plan, folder.meta["plan"])

@@ -38,8 +38,8 @@ from harness.bench.smoke_rows import SIZE, STEPS, Row, render  # noqa: F401  (sm
 from harness.errors import UsageError
 from harness.measure.cell import TF32_SANITY
 from harness.measure.launch import cell_env
-from harness.measure.pool import NotReady, Worker
-from harness.measure.pool import run_once as probe_once
+from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.pool import run_once as probe_once  # the probe's (tests replace it)
 from harness.measure.records import Key
 from harness.measure.spec import Cell, Job, Series
 from harness.measure.stats import fmt_seconds
@@ -128,7 +128,7 @@ class Smoke:
         limit = self.seconds(self.settings.check_timeout_s)
         if limit is None:
             return {"status": "not run", "reason": "the smoke's budget was spent"}
-        return probe_once(Job("grads", self.settings, cell=cell), self.group, self.env(), limit)
+        return run_once(Job("grads", self.settings, cell=cell), self.group, self.env(), limit)
 
     def timed(self, row: Row, job: Job, key: Key) -> Row:
         """The real worker path of `job` (a cell or the peak): start, one round of the walker
