@@ -126,9 +126,13 @@ def _run(name, tasks, *, workers, device, mode, timeout_s=None, stall_s=STALL_S,
          pin=False, jax_launch=None, fault="", start_s=None):
     """run_tasks for validated inputs and an engine known to be available."""
     timeout_s = float(timeout_s or os.environ.get(TIMEOUT_ENV) or 600)
+    start_s = float(start_s or start_limit())
     threads = threads or engines.threads_for(workers)
+    # The workers' own collectives give up only after both limits: the caller's limits fire
+    # first, and say which worker hung (a collective timing out first would hide it).
     spec = rundir.Spec(impl=name, mode=mode, device=device, workers=workers,
-                       tasks=[t for t, _ in tasks], timeout_s=timeout_s, threads=threads, pin=pin,
+                       tasks=[t for t, _ in tasks], timeout_s=start_s + timeout_s + 30,
+                       threads=threads, pin=pin,
                        fault=fault, owner_pid=os.getpid(),
                        engine_opts={"launch": engines.jax_launch(jax_launch) if workers > 1
                                      else "devices"} if name == "jax" else {})
