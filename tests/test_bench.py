@@ -26,7 +26,8 @@ from harness.bench import profiles
 from harness.bench.plan import Plan
 from harness.bench.cells import Cells, series_of
 from harness.bench.progress import Progress
-from harness.codec import to_dict
+from harness.codec import from_dict, to_dict
+from harness.measure.records import Final, Ready, Sample
 from harness.measure.spec import Cell
 from harness.store import RunFolder
 from tests.helpers import ROOT, default_sigint
@@ -230,3 +231,57 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path, fault
     assert cli.main(["bench", "--resume", str(folder.path)]) == 0
     assert [(c["size"], c["status"]) for c in RunFolder.open(folder.path).cells] == [
         ("tiny", "ok"), ("small", "ok")]
+
+
+class FakeWorker:
+    """A benchmark worker that starts no process: ready at once, blocks of 1 ms a step."""
+
+    def __init__(self, job):
+        self.job = job
+        peak = job.kind == "peak"
+        self.ready = Ready(first_call_s=0.1, steps_per_sample=1, warmup_steps=1,
+                           peak_mem_bytes=0, flops_per_step=10**9 if peak else None,
+                           method="fake" if peak else None)
+
+    @classmethod
+    def start(cls, job, group, env, start_s=None):
+        return cls(job)
+
+    def block(self, samples, seconds=None):
+        return tuple(Sample(1e-3) for _ in range(samples))
+
+    def wait_quiet(self):
+        return 0.0
+
+    def stop(self, seconds=None):
+        return Final("ok", 0.5, info={"matmul_precision": "highest"})
+
+    def close(self):
+        pass
+
+
+def _fake_once(job, group, env, seconds):
+    if job.kind == "probe":
+        return {"status": "ok", "available": {str(s): [True, ""] for s in job.series}}
+    return {"status": "ok", "reached": True, "seconds": 0.1, "epochs": 10, "accuracy": 0.99}
+
+
+@pytest.mark.parametrize("name", [n for n, p in profiles.PROFILES.items() if p.kind == "cells"])
+def test_every_profile_plans_and_runs_end_to_end_on_fake_workers(name, tmp_path, monkeypatch):
+    """The whole engine for each profile (full included): plan, folder, probe, every size's
+    workers walked in its rounds, the peak, time to accuracy, rows, meta; only the workers are
+    fakes (tests/test_gpu_branches.py and the cases above run real ones)."""
+    from harness.bench import cells
+
+    monkeypatch.setattr(cells, "Worker", FakeWorker)
+    monkeypatch.setattr(cells, "run_once", _fake_once)
+    assert cli.main(["bench", "--profile", name, "--no-check", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.iterdir()
+    done = RunFolder.open(path)
+    planned = from_dict(Plan, done.meta["plan"])
+    assert len(done.cells) == len(planned.cells) and len(done.tta) == len(planned.tta)
+    assert {c["status"] for c in done.cells} == {"ok"}
+    rounds = profiles.get(name).policy.rounds
+    assert {int(c["rounds"]) for c in done.cells} == {rounds}
+    assert done.meta["kind"] == "cells" and done.meta["runs"][-1]["finished_utc"]
+    assert len(done.meta["peak"]["cpu"]["rounds_gflops"]) >= rounds

@@ -39,7 +39,7 @@ from harness.store import FolderLocked, RunFolder, folder_kind, kind_of
 
 def add_arguments(parser) -> None:
     parser.add_argument("--profile", default="default",
-                        help=f"one of {', '.join(profiles.PROFILES)}, or scaling (data-parallel"
+                        help=f"one of {', '.join(profiles.PROFILES)} (scaling: data-parallel"
                              " step time at W = 1, 2 workers; harness/bench/scaling.py)"
                              " (default: default)")
     for name, what in (("impl", "implementations"), ("mode", "modes"), ("device", "devices"),
