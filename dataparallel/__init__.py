@@ -38,12 +38,12 @@ from dataparallel import engines, rundir
 from dataparallel.engines import ENGINES
 from dataparallel.launcher import (  # noqa: F401  (public)
     START_ENV,
-    start_limit,
     LaunchInfo,
     WorkerError,
     WorkerTimeout,
     free_port,
     launch,
+    start_limit,
 )
 from harness import process
 from impls import base, contract

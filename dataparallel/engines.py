@@ -24,6 +24,7 @@ from pathlib import Path
 
 from harness.process import thread_env
 from impls import contract
+
 # impl name -> (worker module, the modes it runs at W > 1, why only those)
 ENGINES = {
     "numpy": ("numpy_mpi", ("default",), ""),

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dataparallel import loop, plan, rundir
 from impls import jax_impl
 from impls.contract import PARAM_NAMES
-from dataparallel import loop, plan, rundir
 
 AXIS = "batch"
 

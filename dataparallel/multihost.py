@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dataparallel import ENGINES, rundir, task
 from impls import contract
 from impls.contract import PARAM_NAMES
-from dataparallel import ENGINES, rundir, task
 
 
 def prepare(run_dir, impl: str, params, X, T, *, workers: int, mode: str | None = None,

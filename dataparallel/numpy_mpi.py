@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from impls import handwritten
-from impls.contract import PARAM_NAMES
 from dataparallel import loop, plan, rundir
 from dataparallel.plan import LOSS_SLOT, ROWS_SLOT
+from impls import handwritten
+from impls.contract import PARAM_NAMES
 
 
 def _quiet():

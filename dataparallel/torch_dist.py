@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from impls import torch_impl
-from impls.contract import PARAM_NAMES
 from dataparallel import loop, plan, rundir
 from dataparallel.plan import FIRST_GRAD, LOSS_SLOT, ROWS_SLOT
+from impls import torch_impl
+from impls.contract import PARAM_NAMES
 
 
 class Replica:

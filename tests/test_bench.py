@@ -23,8 +23,8 @@ import pytest
 from harness import cli
 from harness.bench import command as bench
 from harness.bench import profiles
-from harness.bench.plan import Plan
 from harness.bench.cells import Cells, series_of
+from harness.bench.plan import Plan
 from harness.bench.progress import Progress
 from harness.codec import from_dict, to_dict
 from harness.measure.records import Final, Ready, Sample

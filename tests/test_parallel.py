@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-import impls
 import dataparallel as parallel
+import impls
 from dataparallel import engines, launcher, multihost, plan, scaling
 from harness import process
 from impls import contract

@@ -3,9 +3,9 @@ runs, restricted by the command line, and that the gpu profile fits `make gpu`'s
 
 from __future__ import annotations
 
-import pytest
-
 import dataclasses
+
+import pytest
 
 from harness.bench import profiles
 from harness.bench.plan import Plan, plan

@@ -13,11 +13,11 @@ import pytest
 import dataparallel as parallel
 from harness import cli
 from harness.bench import profiles, scaling
+from harness.bench.plan import plan
 from harness.bench.scaling_rows import baseline_key, scaling_rows
+from harness.errors import UsageError
 from harness.measure.records import Block, Key, Sample
 from harness.measure.spec import Cell, Size
-from harness.bench.plan import plan
-from harness.errors import UsageError
 from harness.report import command as report_command
 from harness.report.scaling import render
 from harness.store import SCALING, SCALING_SAMPLES, read_csv

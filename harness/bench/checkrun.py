@@ -22,7 +22,7 @@ from pathlib import Path
 from harness.bench.budget import NO_BUDGET, Budget
 from harness.bench.plan import Plan
 from harness.measure.spec import RunSettings, Series
-from harness.process import ChildError, Child, Group, Limit
+from harness.process import Child, ChildError, Group, Limit
 from harness.store import CHECK, RunFolder
 
 # The slow parts of a GPU check (cold torch.compile / CUDA-graph compiles of every

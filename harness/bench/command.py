@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 from harness import process
 from harness.bench import cells as cells_kind

@@ -21,7 +21,6 @@ from harness.measure.spec import Size, Tta
 from harness.measure.timing import Policy
 from impls.contract import ContractError
 
-
 # Targets: both presets reach them from the shared init in float32, moons (full
 # batch, lr 1.0) in ~1500 epochs: 0.87 comes within 100 epochs and then plateaus,
 # 0.95 needs the slow part of training, where step speed decides; breast cancer

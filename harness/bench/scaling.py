@@ -97,7 +97,8 @@ class Launch:
                 jax_launch=k.launch if k.impl == "jax" and k.workers > 1 else None,
                 timeout_s=s.time_limit_s, start_s=s.start_limit_s)
         except (dataparallel.WorkerError, dataparallel.Unavailable, OSError) as exc:
-            raise ChildError("failed", " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise ChildError("failed", why) from None
         self.used = _used(results[0])
         return {Key.of(c): [Sample(step, r["cpu_per_wall"][b],
                                    *(r[p][b] if b < len(r[p]) else None

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataparallel.plan import shard_bounds
 from harness.check.tolerances import scaled_errors
 from impls import handwritten
 from impls.contract import PARAM_NAMES
-from dataparallel.plan import shard_bounds
 
 WORKERS = 2
 LR = 0.5  # the step the simulated workers take (bugs d, d_avg show in it)

@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+import dataparallel as dp
 from harness.check import suite
 from harness.check.agreement import Row, compare
 from harness.check.problems import reference
@@ -36,7 +37,6 @@ from harness.check.table import render
 from harness.check.tolerances import tolerance
 from harness.errors import UsageError
 from impls import contract
-import dataparallel as dp
 
 EPOCHS_FULL, EPOCHS_MINI = 10, 3
 

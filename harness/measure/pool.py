@@ -34,9 +34,9 @@ class NotReady(ChildError):
     """The worker could not be made ready: status failed, timeout or unavailable; `ready`
     holds what it measured before it stopped (import_s for an unavailable series)."""
 
-    def __init__(self, status: str, reason: str, ready: Ready = Ready()):
+    def __init__(self, status: str, reason: str, ready: Ready | None = None):
         super().__init__(status, reason)
-        self.ready = ready
+        self.ready = ready or Ready()
 
 
 def _start(job: Job, group: Group, env: dict) -> process.Child:

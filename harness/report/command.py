@@ -8,10 +8,10 @@ report is harness/report/multi.py's, written into DIR (required: no run folder i
 A view over stored results, never a re-run: it reads only the run folder's
 meta.json, cells.csv, tta.csv and check.json (schema in docs/architecture.md)
 and never imports a framework. Which report a folder gets is what its meta.json's `kind`
-says (harness/store: a scaling run's has its own, harness/report/scaling.py). `render(run_dir)` is what `bench --report`
-calls. The folder is loaded by harness/report/load.py; each section is one
-function in a module of this package (setup, agreement, speed, costs,
-outcomes), and the figures are harness/report/plots.py's. A missing file, a
+says (harness/store: a scaling run's has its own, harness/report/scaling.py).
+`render(run_dir)` is what `bench --report` calls. The folder is loaded by
+harness/report/load.py; each section is one function in a module of this package (setup,
+agreement, speed, costs, outcomes), and the figures are harness/report/plots.py's. A missing file, a
 failed cell or another schema shortens a section with an explanation; it never
 stops the report.
 """

@@ -1,32 +1,5 @@
-"""The one way this project runs a process: its own session, a thread budget, CPU pinning, one
-message protocol, time limits that separate start-up from work, and nothing left behind.
-
-    from harness import process
-    with process.Group() as group:             # the processes and temp folders of one run
-        child = group.start([sys.executable, "-m", "harness.measure.worker"], threads=2,
-                            cpus=(0, 1), channel=True)
-        child.send(job)                        # JSON lines on a pipe pair of their own
-        ready = child.receive(process.Limit(60, "start-up (import, set-up, first call)"))
-        reply = child.ask({"op": "block"}, process.Limit(10, "work (one block)"))
-    # leaving the block: every child and everything it started is killed, the folder removed
-    process.reap_stale()                       # what an owner killed with SIGKILL left behind
-
-The child's side (the first lines of `python -m harness.measure.worker`):
-
-    process.child_setup()                      # pin to the parent's CPUs before any BLAS starts
-    channel = process.channel()                # channel.receive() -> dict | None; .send(dict)
-
-Nothing escapes. Each child starts in a session of its own, and every process started here
-carries a tag in its environment (BACKPROP_BENCH_TAGS) that its descendants inherit, also those
-that leave the session with os.setsid() (torchrun's workers do; a student's function may): a
-child's `close()` signals its process group, every process seen below it, and every process of
-this user that carries its tag. stdout and stderr go to files (a chatty child never blocks on a
-full pipe), stdin is empty; the messages travel on their own pipes, so a framework printing to
-stdout cannot corrupt them. A group records its owner and tags in a temp folder: the next
-`reap_stale()` kills what an owner that died without cleaning up (SIGKILL) left, and removes it.
-
-For a sandbox: `start(..., rlimits={resource.RLIMIT_FSIZE: (n, n)}, wrapper=["bwrap", ...])`; a
-forked child calls `tag_self(child.tag)` before running anything else (see docs/architecture.md).
+"""Starting processes: a Group (the children and temp folder of one run) and each Child (its
+messages, limits, facts and close). harness/process/__init__.py says how to use them.
 """
 
 from __future__ import annotations
@@ -36,7 +9,6 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -44,9 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]  # the repository root: on every child's PYTHONPATH
-TAGS, CHANNEL, CPUS = "BACKPROP_BENCH_TAGS", "BACKPROP_BENCH_CHANNEL", "BACKPROP_BENCH_CPUS"
-PREFIX = "bpb-run-"  # temp folders of groups: <tmp>/bpb-run-XXXX/{owner, tags, ...}
+from harness.process.child import CHANNEL, CPUS, TAGS
+from harness.process.reap import PREFIX, _ctime, _ctime_of, _descendants, kill
+from harness.process.signals import _shielded
+
+REPO = Path(__file__).resolve().parents[2]  # the repository root: on every child's PYTHONPATH
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -294,237 +268,6 @@ class Group:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# ---- killing ---------------------------------------------------------------------------------
-def kill(tag: str, pgids: list[int], seen: dict[int, float], grace_s: float) -> int:
-    """Signal the groups `pgids`, the processes in `seen` (pid -> start time) and every process
-    of this user whose tags start with `tag` (all of a group's: "<id>:"): SIGTERM and `grace_s`
-    to go first when > 0, then SIGKILL. Returns how many are alive afterwards."""
-    def victims():
-        out = {p.pid: p for p in _tagged(tag)}
-        for pid, ctime in seen.items():
-            p = _process(pid)
-            if p is not None and _ctime(p) == ctime:
-                out[pid] = p
-        return [p for p in out.values() if _alive(p)]
-
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 2.0)):
-        if sig == signal.SIGTERM and grace_s <= 0:
-            continue
-        for pgid in pgids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-        for p in victims():
-            with contextlib.suppress(Exception):
-                p.send_signal(sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and victims():
-            time.sleep(0.02)
-        if not victims():
-            return 0
-    return len(victims())
-
-
-def _tagged(prefix: str) -> list:
-    """Processes of this user whose BACKPROP_BENCH_TAGS holds a tag starting with `prefix`."""
-    import psutil
-
-    me, out = os.getpid(), []
-    for p in psutil.process_iter():
-        if p.pid == me:
-            continue
-        try:
-            tags = p.environ().get(TAGS, "")
-        except (psutil.Error, OSError):
-            continue
-        if any(t == prefix or (prefix.endswith(":") and t.startswith(prefix))
-               for t in tags.split()):
-            out.append(p)
-    return out
-
-
-def _descendants(pid: int) -> list:
-    import psutil
-
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def _process(pid: int):
-    import psutil
-
-    try:
-        return psutil.Process(pid)
-    except psutil.Error:
-        return None
-
-
-def _ctime(p) -> float | None:
-    try:
-        return p.create_time()
-    except Exception:
-        return None
-
-
-def _ctime_of(pid: int) -> float | None:
-    p = _process(pid)
-    return None if p is None else _ctime(p)
-
-
-def _alive(p) -> bool:
-    import psutil
-
-    try:
-        return p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def reap_stale(root: str | None = None) -> list[str]:
-    """Kill what groups whose owner is gone (killed with SIGKILL) left running, and remove
-    their folders. Returns the folders removed."""
-    removed = []
-    for folder in Path(root or tempfile.gettempdir()).glob(PREFIX + "*"):
-        try:
-            pid, _, ctime = (folder / "owner").read_text().partition(" ")
-            owner = _process(int(pid))
-        except (OSError, ValueError):
-            continue  # being created right now, or not ours
-        # A live owner is ours to leave alone: the same pid and, where recorded, the same start
-        # time (a folder written without one, by an older version, is judged by its pid alone).
-        if owner is not None and _alive(owner) and ctime.strip() in ("", str(_ctime(owner))):
-            continue
-        gid = folder.name[len(PREFIX):]
-        pgids = (folder / "groups").read_text().split() if (folder / "groups").exists() else []
-        for pgid in map(int, pgids):
-            if _leader_is_ours(pgid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
-        kill(f"{gid}:", [], {}, 0.0)
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(str(folder))
-    return removed
-
-
-def _leader_is_ours(pgid: int) -> bool:
-    """With its leader gone a group can only be ours (Linux never hands out a pid that is still
-    a group's id); a live leader must carry a tag of ours (a recycled id is a stranger's)."""
-    p = _process(pgid)
-    if p is None:
-        return True
-    try:
-        return TAGS in p.environ()
-    except Exception:
-        return False
-
-
-# ---- signals ---------------------------------------------------------------------------------
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the code was, so `finally` blocks clean up."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-_held: list[int] = []  # clean-ups in progress (interrupts() defers its signals meanwhile)
-_pending: list[int] = []
-
-
-@contextlib.contextmanager
-def _shielded():
-    """Hold SIGINT, SIGTERM and SIGHUP back (they are delivered when the block ends): blocked
-    for this thread, and interrupts()'s handler defers them should another thread get one."""
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
-                                                    signal.SIGHUP}) if main else None
-    _held.append(1)
-    try:
-        yield
-    finally:
-        _held.pop()
-        if main:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        if main and not _held and _pending:
-            raise Interrupted(_pending.pop())
-
-
-@contextlib.contextmanager
-def interrupts(redeliver: bool = False):
-    """SIGTERM and SIGHUP raise Interrupted (a KeyboardInterrupt) inside the block, as Ctrl-C
-    does, so every child is killed and every folder removed on the way out. `redeliver`: then
-    the signal is sent again with the old handler back (a library call dies as the caller
-    expects). Outside the main thread signals cannot be caught: nothing changes there."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if _held:  # in the middle of a clean-up: after it
-            _pending.append(signum)
-            return
-        raise Interrupted(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    except Interrupted as exc:
-        for s, h in old.items():
-            signal.signal(s, h)
-        if redeliver:
-            signal.raise_signal(exc.signum)
-        raise
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-# ---- the child's side ------------------------------------------------------------------------
-def pin(cpus) -> list[int] | None:
-    """Restrict this process to `cpus` (threads started later inherit it); the CPUs it may use."""
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, [int(c) for c in cpus])
-        return sorted(os.sched_getaffinity(0))
-    return None
-
-
-def child_setup() -> list[int] | None:
-    """The first call of a child: pin to the CPUs its parent chose (XLA sizes its pools from
-    the affinity, so this must come before any framework or BLAS is imported)."""
-    cpus = os.environ.get(CPUS)
-    return pin(cpus.split(",")) if cpus else None
-
-
-def tag_self(tag: str) -> None:
-    """A forked child's first call: carry `tag` (group.start's children get it from their
-    environment), so that whatever it starts is found and killed by close()."""
-    os.environ[TAGS] = " ".join(filter(None, [os.environ.get(TAGS), tag]))
-
-
-class Channel:
-    """The child's end of the message pipes: receive() a dict (None when the parent is gone),
-    send() a dict."""
-
-    def __init__(self, read_fd: int, write_fd: int):
-        for fd in (read_fd, write_fd):
-            os.set_inheritable(fd, False)  # a compiler the child forks must not hold them open
-        self._in = os.fdopen(read_fd, "rb")
-        self._out = os.fdopen(write_fd, "wb", buffering=0)
-
-    def receive(self) -> dict | None:
-        line = self._in.readline()
-        return json.loads(line) if line else None
-
-    def send(self, message: dict) -> None:
-        self._out.write((json.dumps(message, default=str) + "\n").encode())
-
-
-def channel() -> Channel:
-    read_fd, write_fd = map(int, os.environ[CHANNEL].split(","))
-    return Channel(read_fd, write_fd)
 
 
 def _set_limits(rlimits: dict) -> None:
