@@ -1,6 +1,6 @@
 """Data-parallel `numpy`: impls/handwritten.py unchanged, plus one MPI all-reduce per step.
 
-    mpiexec -n W python -m dataparallel.numpy_mpi RUN_DIR     (impls.parallel starts it)
+    mpiexec -n W python -m dataparallel.numpy_mpi RUN_DIR     (dataparallel starts it)
 
 Each rank, for every batch (the same order on every rank):
 

@@ -87,7 +87,7 @@ def test_settings_take_every_shared_field_from_the_profile_by_name():
 
 
 # Seconds on the GPU machine (16 cores, cold caches), pessimistic and likely, in the worker
-# design (harness/bench/sweep.py): every cell is a worker started once (a fresh python
+# design (harness/bench/cells.py): every cell is a worker started once (a fresh python
 # importing torch/jax and starting CUDA: 4-6 s; CuPy compiles its kernels cold; a cold
 # torch.compile 20-40 s), then each round times one block of every worker of the size and
 # of each device's peak, after which the scheduler waits until the worker is quiet.
