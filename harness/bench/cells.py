@@ -29,7 +29,7 @@ from harness.measure.pool import NotReady, Worker, run_once
 from harness.measure.records import Key, Outcome
 from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
 from harness.process import ChildError, Group
-from harness.store import CHECK, CellKey, RunFolder, TtaKey, read_json
+from harness.store import CHECK, CellKey, RunFolder, TtaKey, TtaRow, read_json
 
 MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
 
@@ -122,7 +122,7 @@ class Cells:
             progress.start(str(goal))
             row = self.run_tta(goal, available)
             self.folder.flush()
-            progress.done(row["status"], row.get("seconds"), unit="s total")
+            progress.done(row.status, row.seconds, unit="s total")
         return left
 
     def _start(self, cell: Cell, available: dict, progress: Progress) -> Worker | Outcome | None:
@@ -237,7 +237,7 @@ class Cells:
         self.peaks.clear()
         self.folder.save_meta()
 
-    def run_tta(self, goal: TtaGoal, available: dict) -> dict:
+    def run_tta(self, goal: TtaGoal, available: dict) -> TtaRow:
         ok, why = available.get(str(goal.series), (True, ""))
         result = {"status": "unavailable", "reason": why}
         if ok:
@@ -245,11 +245,10 @@ class Cells:
                               self.env(goal.device),
                               self.budget.timeout(self.settings.time_limit_s))
         tta = goal.tta
-        row = {"impl": goal.impl, "mode": goal.mode, "device": goal.device, "dtype": goal.dtype,
-               "dataset": tta.dataset, "target": tta.target, "max_epochs": tta.max_epochs,
-               "eval_every": tta.eval_every,
-               **{k: result.get(k) for k in ("reached", "seconds", "epochs", "accuracy")},
-               "status": result.get("status", "failed"), "reason": result.get("reason", "")}
+        row = TtaRow(goal.impl, goal.mode, goal.device, goal.dtype, tta.dataset,
+                     target=tta.target, max_epochs=tta.max_epochs, eval_every=tta.eval_every,
+                     **{k: result.get(k) for k in ("reached", "seconds", "epochs", "accuracy")},
+                     status=result.get("status", "failed"), reason=result.get("reason", ""))
         self.folder.add_tta(row)
         return row
 

@@ -58,6 +58,7 @@ from harness.store.schema import (  # noqa: F401  (re-exported)
     ScalingKey,
     ScalingRow,
     TtaKey,
+    TtaRow,
 )
 
 KINDS = ("cells", "scaling")  # what a run folder holds (meta.json's `kind`; see kind_of)
@@ -185,8 +186,16 @@ class RunFolder:
             _number(row, "seconds_per_step", f"{SAMPLES} line {i}")
             _number(row, "round", f"{SAMPLES} line {i}")
             samples.append(row)
-        tta = [r for r in read_csv(path / TTA) if None not in r.values()
-               and r.get("status") in STATUSES]
+        tta = []
+        for i, row in enumerate(read_csv(path / TTA), start=2):
+            try:  # a torn or mistyped row is run again
+                if None not in row.values() and None not in row:
+                    from_row(TtaRow, row, f"{TTA} line {i}")
+                    tta.append(row)
+                    continue
+            except ValueError:
+                pass
+            dropped.append(f"{TTA} line {i}: incomplete or mistyped row, its run will be redone")
         return cls(path, meta, cells, samples, tta, dropped)
 
     @contextlib.contextmanager
@@ -236,8 +245,11 @@ class RunFolder:
         """The cells, typed."""
         return [from_row(CellRow, r) for r in self.cells]
 
-    def add_tta(self, row: dict) -> None:
-        self.tta.append(row)
+    def add_tta(self, row: TtaRow | dict) -> None:
+        """A finished time-to-accuracy run (a dict is typed first: TtaRow)."""
+        if not isinstance(row, TtaRow):
+            row = from_row(TtaRow, {k: as_text(v) for k, v in row.items()}, TTA)
+        self.tta.append(to_row(row))
 
     def flush(self) -> None:
         """Rewrite all three tables; samples first, cells.csv (the commit record) last."""

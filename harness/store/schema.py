@@ -115,11 +115,32 @@ def columns(record: type) -> tuple[str, ...]:
 CELL_COLUMNS = columns(CellRow)
 # One row per sample: its round, its block's place in that round's random order.
 SAMPLE_COLUMNS = CellKey._fields + ("round", "position", "sample", "seconds_per_step")
-TTA_COLUMNS = TtaKey._fields + (
-    "target", "reached", "seconds", "epochs", "status", "reason",
+@dataclass(frozen=True)
+class TtaRow:
+    """One row of tta.csv: a time-to-accuracy run."""
+
+    impl: str
+    mode: str
+    device: str
+    dtype: str
+    dataset: str
+    target: float | None = None
+    reached: bool | None = None
+    seconds: float | None = None
+    epochs: int | None = None
+    status: str = "failed"  # one of STATUSES
+    reason: str = ""
     # additions: how often accuracy was checked, the epoch cap, the last accuracy seen.
-    "eval_every", "max_epochs", "accuracy",
-)
+    eval_every: int | None = None
+    max_epochs: int | None = None
+    accuracy: float | None = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
+
+
+TTA_COLUMNS = columns(TtaRow)
 STATUSES = ("ok", "failed", "timeout", "diverged", "unavailable")
 
 
