@@ -167,10 +167,10 @@ def launch(commands: list[list[str]], run_dir: Path, group: process.Group, *,
         next_scan, failed_at, stalled = 0.0, None, False
         while True:
             now = time.monotonic()
+            if started_at is None and _started(run_dir, processes):
+                started_at = now
             if now >= next_scan:
                 next_scan = now + 0.2
-                if started_at is None and _started(run_dir, processes):
-                    started_at = now
                 stalled = (stall_s and started_at is not None and failed_at is None
                            and _stalled(run_dir, stall_s))
             codes = [c.poll() for c in children]
@@ -197,6 +197,8 @@ def launch(commands: list[list[str]], run_dir: Path, group: process.Group, *,
                 break
             time.sleep(0.005 if now - t0 < 1 else 0.02)  # poll fast at first: short runs
         info.wall_s = time.monotonic() - t0
+        if started_at is None and _started(run_dir, processes):  # all done between two looks
+            started_at = time.monotonic()
         info.start_s = None if started_at is None else started_at - t0
     finally:
         if children:

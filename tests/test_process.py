@@ -175,6 +175,8 @@ def test_sigterm_cleans_up_then_ends_the_process_by_sigterm(tmp_path):
 
 
 def test_rlimits_and_a_wrapper_apply_to_the_child(tmp_path):
+    """(No preexec_fn: forking a threaded parent to run Python code is unsafe; with JAX's threads
+    running here, as in the whole suite, it would warn, and warnings are errors.)"""
     writer = "open('big', 'wb').write(b'x' * 100000)"
     with Group(str(tmp_path)) as group:
         child = group.start(["env", "WRAPPED=1", PY, "-c", writer], cwd=tmp_path, wrapper=[],

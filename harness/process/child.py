@@ -5,12 +5,18 @@
     ch = channel()                # ch.receive() -> dict | None (the parent is gone); ch.send(dict)
 
 The standard library only: nothing here may start a thread pool before the pinning.
+
+    python -m harness.process.child --rlimits 1=65536:65536 -- ARGV...   # limits, then exec ARGV
+
+is how a Group applies resource limits: set in this small process, then exec'd into the
+command (no preexec_fn: forking a threaded parent to run Python code is unsafe, and JAX warns).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 TAGS, CHANNEL, CPUS = "BACKPROP_BENCH_TAGS", "BACKPROP_BENCH_CHANNEL", "BACKPROP_BENCH_CPUS"
 
@@ -57,3 +63,24 @@ class Channel:
 def channel() -> Channel:
     read_fd, write_fd = map(int, os.environ[CHANNEL].split(","))
     return Channel(read_fd, write_fd)
+
+
+def rlimit_argv(rlimits: dict, argv: list[str]) -> list[str]:
+    """`argv` run under `rlimits` ({resource.RLIMIT_*: (soft, hard)}): this module first."""
+    spec = ",".join(f"{which}={soft}:{hard}" for which, (soft, hard) in rlimits.items())
+    return [sys.executable, "-m", "harness.process.child", "--rlimits", spec, "--", *argv]
+
+
+def _exec_with_limits(args: list[str]) -> None:
+    import resource
+
+    spec, argv = args[1], args[args.index("--") + 1:]
+    for item in filter(None, spec.split(",")):
+        which, _, limits = item.partition("=")
+        soft, hard = (int(x) for x in limits.split(":"))
+        resource.setrlimit(int(which), (soft, hard))
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    _exec_with_limits(sys.argv[1:])

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.process.child import CHANNEL, CPUS, TAGS
+from harness.process.child import CHANNEL, CPUS, TAGS, rlimit_argv
 from harness.process.reap import PREFIX, _ctime, _ctime_of, _descendants, kill
 from harness.process.signals import _shielded
 
@@ -201,7 +201,8 @@ class Group:
         repository on PYTHONPATH, `threads` BLAS/OpenMP threads, pinned to `cpus` by the child's
         `child_setup()`, `env` on top of ours (names in `unset` removed). stdout and stderr go
         to files (default: in the group's folder; `merge_stderr`: one file); `channel`: a pipe
-        pair for messages. `rlimits` {resource.RLIMIT_*: (soft, hard)} apply before exec."""
+        pair for messages. `rlimits` {resource.RLIMIT_*: (soft, hard)} apply before exec (set
+        by a small process that then execs the command: harness/process/child.py)."""
         with self._lock:
             n, self._count = self._count, self._count + 1
             tag = f"{self.id}:{n}"
@@ -222,14 +223,14 @@ class Group:
             p2c, c2p = os.pipe(), os.pipe()
             full[CHANNEL] = f"{p2c[0]},{c2p[1]}"
             keep, pipes = (p2c[0], c2p[1]), (p2c[1], c2p[0])
-        pre = None if not rlimits else (lambda: _set_limits(rlimits))
+        argv = rlimit_argv(rlimits, [*wrapper, *argv]) if rlimits else [*wrapper, *argv]
         with open(files["stdout"], "ab") as out, \
                 open(files["stderr"] or os.devnull, "ab") as err:
             try:
-                proc = subprocess.Popen([*wrapper, *argv], cwd=cwd, env=full,
-                                        stdin=subprocess.DEVNULL, stdout=out,
+                proc = subprocess.Popen(argv, cwd=cwd, env=full, stdin=subprocess.DEVNULL,
+                                        stdout=out,
                                         stderr=subprocess.STDOUT if merge_stderr else err,
-                                        start_new_session=True, pass_fds=keep, preexec_fn=pre)
+                                        start_new_session=True, pass_fds=keep)
             finally:
                 for fd in keep:
                     os.close(fd)
@@ -268,13 +269,6 @@ class Group:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _set_limits(rlimits: dict) -> None:
-    import resource
-
-    for which, value in rlimits.items():
-        resource.setrlimit(which, value)
 
 
 def _last_line(path: str | None, default: str) -> str:
