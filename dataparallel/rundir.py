@@ -135,7 +135,7 @@ def read_status(run_dir: Path) -> dict[int, dict]:
     for f in sorted(Path(run_dir).glob("status-*.npy")):
         try:
             a = np.load(f, mmap_mode="r").copy()
-        except (ValueError, OSError):  # being created right now
+        except (ValueError, OSError, EOFError):  # being created right now
             continue
         out[int(f.stem.split("-")[1])] = dict(
             pid=int(a[0]), task=int(a[1]), epoch=int(a[2]), batch=int(a[3]),
