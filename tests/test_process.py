@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from harness import process
+from harness.process import signals  # noqa: F401  (process.signals)
 from harness.process import ChildError, Group, Limit
 from tests.helpers import ROOT
 
@@ -207,3 +208,28 @@ def test_children_started_from_threads_get_tags_of_their_own(tmp_path):
     with Group(str(tmp_path)) as group, ThreadPoolExecutor(8) as pool:
         children = list(pool.map(lambda _: group.start([PY, "-c", "pass"]), range(16)))
         assert len({c.tag for c in children}) == 16
+
+
+@pytest.mark.parametrize("other_thread", [False, True])
+def test_a_signal_during_a_clean_up_waits_for_its_end(other_thread):
+    """A SIGTERM that arrives while a group is being cleaned up is raised after it, not in the
+    middle (which would leave half of it); also when another thread receives it (the main
+    thread still runs the handler)."""
+    import threading
+
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    if other_thread:
+        helper.start()
+    done = []
+    try:
+        with pytest.raises(process.Interrupted), process.interrupts():
+            with process.signals._shielded():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)  # were the signal raised now, the clean-up would stop here
+                done.append("clean-up finished")
+    finally:
+        stop.set()
+        if other_thread:
+            helper.join()
+    assert done == ["clean-up finished"]
