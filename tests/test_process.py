@@ -21,8 +21,12 @@ import psutil
 import pytest
 
 from harness import process
-from harness.process import signals  # noqa: F401  (process.signals)
-from harness.process import ChildError, Group, Limit
+from harness.process import (
+    ChildError,
+    Group,
+    Limit,
+    signals,  # noqa: F401  (process.signals)
+)
 from tests.helpers import ROOT
 
 PY = sys.executable
