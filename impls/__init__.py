@@ -15,6 +15,10 @@ package) is registered the same way when its path is listed in the environment
 variable BACKPROP_BENCH_IMPLS (several paths separated by os.pathsep); child
 processes inherit it. Modules import their framework lazily, inside functions,
 so listing and `available()` never crash on a missing library.
+
+This registry is also where data parallelism is wired in: it imports dataparallel/, which
+depends on the implementations and registers its engines in impls.base's hook. The
+implementation files and impls.base never import it.
 """
 
 from __future__ import annotations
@@ -72,3 +76,6 @@ def get(name: str) -> Implementation:
     if name not in registry:
         raise ContractError(f"unknown implementation {name!r}; known: {', '.join(registry)}")
     return registry[name]
+
+
+import dataparallel  # noqa: E402, F401  (registers the engines for workers > 1: see above)

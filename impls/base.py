@@ -11,6 +11,10 @@ ValueError), copies inputs so they are never modified, and runs the shared
 epoch loop, so the only thing that differs between files is the framework.
 `SessionDefaults` holds what most sessions share (full-batch and gathered
 batches, a float loss, no device to wait for, no device-memory counter).
+
+workers > 1 (data parallelism) goes through a hook: the engines (dataparallel/) depend on the
+implementations and register themselves here (`register_data_parallel`); nothing in impls/
+imports them but the registry (impls/__init__.py), which loads them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,31 @@ from impls.contract import ContractError
 
 class Unavailable(RuntimeError):
     """Raised when an implementation is asked to run where it cannot (missing library or device)."""
+
+
+class DataParallel(Protocol):
+    """What the data-parallel engines offer the implementations (dataparallel/ registers it).
+    Called with inputs Implementation has already validated."""
+
+    def available(self, name: str, device: str, mode: str, workers: int) -> tuple[bool, str]: ...
+
+    def train(self, name: str, params, X, T, **options): ...
+
+    def loss_and_grads(self, name: str, params, X, T, **options): ...
+
+
+_DATA_PARALLEL: list[DataParallel] = []
+
+
+def register_data_parallel(engines: DataParallel) -> None:
+    """The hook: the engines that run `workers` > 1 (the last registered)."""
+    _DATA_PARALLEL[:] = [engines]
+
+
+def _data_parallel() -> DataParallel:
+    if not _DATA_PARALLEL:
+        raise Unavailable("no data-parallel engines are registered (import dataparallel)")
+    return _DATA_PARALLEL[0]
 
 
 class Session(Protocol):
@@ -114,7 +143,7 @@ class Implementation:
         """(True, "") when this implementation can run on `device`, else (False, reason).
 
         Never raises, whatever it is given: an unknown device or mode is a reason too. With
-        workers > 1, also whether its data-parallel engine can run here (impls/parallel/).
+        workers > 1, also whether its data-parallel engine can run here (dataparallel/).
         """
         try:
             contract.check_device(device)
@@ -122,18 +151,20 @@ class Implementation:
             workers = contract.check_workers(workers)
         except ContractError as exc:
             return False, str(exc)
+        return self._can_run(device, mode, workers)
+
+    def _can_run(self, device: str, mode: str, workers: int) -> tuple[bool, str]:
+        """available() for inputs already validated."""
         try:
             ok, why = self._available(device, mode)
             if ok and workers > 1:
-                from impls import parallel
-
-                ok, why = parallel.available(self.name, device, mode, workers)
+                ok, why = _data_parallel().available(self.name, device, mode, workers)
             return ok, why
         except Exception as exc:  # a broken install is a reason, never a crash
             return False, f"{type(exc).__name__}: {exc}"
 
     def _require(self, device: str, mode: str, workers: int = 1) -> None:
-        ok, why = self.available(device, mode, workers)
+        ok, why = self._can_run(device, mode, workers)
         if not ok:
             at = f" with workers={workers}" if workers > 1 else ""
             raise Unavailable(f"{self.name} ({mode}){at} is unavailable on {device}: {why}")
@@ -145,18 +176,16 @@ class Implementation:
         """Loss (float) and gradients (NumPy, layout of `params`, in `dtype`) at `params`.
 
         params: W1 (F, H), b1 (H,), W2 (H, K), b2 (K,); X (N, F); T (N, K) in [0, 1].
-        workers > 1: the batch split over that many worker processes (impls/parallel/).
+        workers > 1: the batch split over that many worker processes (dataparallel/).
         """
         contract.check_call(params, X, T, loss, dtype, device, activation)
         mode = self._mode(mode)
         workers = contract.check_workers(workers, len(X))
         self._require(device, mode, workers)
         if workers > 1:
-            from impls import parallel
-
-            return parallel.loss_and_grads(self.name, params, X, T, loss=loss, dtype=dtype,
-                                           device=device, mode=mode, activation=activation,
-                                           workers=workers)
+            return _data_parallel().loss_and_grads(self.name, params, X, T, loss=loss,
+                                                   dtype=dtype, device=device, mode=mode,
+                                                   activation=activation, workers=workers)
         P = contract.cast(params, dtype)
         value, grads = self._loss_and_grads(P, np.asarray(X, dtype=dtype), np.asarray(T, dtype=dtype),
                                             loss=loss, dtype=dtype, device=device, mode=mode,
@@ -185,22 +214,22 @@ class Implementation:
         does not raise: its history holds NaN or inf and `history.diverged` is True
         (impls/contract.py, "Divergence"). workers > 1: W worker processes, each on a
         contiguous shard of every batch, launched by the engine's own launcher
-        (impls/parallel/); the same result within the contract's tolerances.
+        (dataparallel/); the same result within the contract's tolerances.
         """
         lr, epochs, batch_size, seed = contract.check_train(lr, epochs, batch_size, seed, dtype)
-        workers = contract.check_workers(workers)
+        contract.check_call(params, X, T, loss, dtype, device, activation)
+        mode = self._mode(mode)
+        workers = contract.check_workers(workers, len(X), batch_size)
         if workers > 1:
-            contract.check_call(params, X, T, loss, dtype, device, activation)
-            mode = self._mode(mode)
-            contract.check_workers(workers, len(X), batch_size)
             self._require(device, mode, workers)
-            from impls import parallel
-
-            return parallel.train(self.name, params, X, T, loss=loss, lr=lr, epochs=epochs,
-                                  batch_size=batch_size, dtype=dtype, device=device, seed=seed,
-                                  mode=mode, activation=activation, workers=workers)
-        s = self.session(params, X, T, loss=loss, lr=lr, dtype=dtype, device=device, mode=mode,
-                         activation=activation)
+            return _data_parallel().train(self.name, params, X, T, loss=loss, lr=lr,
+                                          epochs=epochs, batch_size=batch_size, dtype=dtype,
+                                          device=device, seed=seed, mode=mode,
+                                          activation=activation, workers=workers)
+        self._require(device, mode)
+        s = self._session(contract.cast(params, dtype), np.array(X, dtype=dtype),
+                          np.array(T, dtype=dtype), loss=loss, lr=lr, dtype=dtype,
+                          device=device, mode=mode, activation=activation)
         history = contract.History()
         for epoch in range(epochs):
             order = contract.batch_order(len(X), batch_size, seed, epoch)

@@ -235,7 +235,7 @@ def check_train(lr, epochs, batch_size, seed, dtype: str | None = None):
     return lr, epochs, batch_size, seed
 
 
-# ---- workers (data parallelism, impls/parallel/) ---------------------------------------------
+# ---- workers (data parallelism, dataparallel/) ---------------------------------------------
 # At most 2 workers per usable core: past one per core data parallelism buys nothing on one host,
 # and workers that busy-poll in a collective (MPICH does) slow each other down; 2 per core still
 # lets tests run W = 3 or 4 on a 2-core machine.

@@ -23,10 +23,11 @@ import pytest
 from harness import cli
 from harness.bench import command as bench
 from harness.bench import profiles
+from harness.bench.cells import Cells, series_of
 from harness.bench.plan import Plan
 from harness.bench.progress import Progress
-from harness.bench.sweep import Sweep, series_of
-from harness.codec import to_dict
+from harness.codec import from_dict, to_dict
+from harness.measure.records import Final, Ready, Sample
 from harness.measure.spec import Cell
 from harness.store import RunFolder
 from tests.helpers import ROOT, default_sigint
@@ -45,13 +46,26 @@ def create(tmp_path, *argv):
 
 
 def _time_one(folder, settings, cell) -> dict:
-    """Run one cell's size group (start, rounds, stop) and return its row."""
-    sweep = Sweep(folder, settings)
+    """Run one cell's size group (start, rounds, stop) and return its row (as stored: text)."""
+    run = Cells(folder, settings)
     try:
-        assert sweep.run_size([cell], {}, Progress(2))
+        assert run.run_size([cell], {}, Progress(2))
     finally:
-        sweep.close()
+        run.group.close()
     return folder.cells[-1]
+
+
+def _folders_of(pid: int) -> list[Path]:
+    """The temp folders of the run groups (harness/process.py) process `pid` owns (the temp
+    folder is shared: other runs' folders are none of this test's business)."""
+    found = []
+    for folder in Path(tempfile.gettempdir()).glob("bpb-run-*"):
+        try:
+            if int((folder / "owner").read_text().split()[0]) == pid:
+                found.append(folder)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _replan(folder: RunFolder, cells: list[Cell], tta=()) -> None:
@@ -69,13 +83,14 @@ def test_faulty_cells_are_recorded_with_status_and_reason(tmp_path, faulty, mode
     row = _time_one(folder, settings, dataclasses.replace(plan.cells[0], impl=faulty, mode=mode))
     assert (row["status"], row["impl"], row["size"]) == (status, "faulty", "tiny")
     assert reason in row["reason"]
-    assert (row.get("step_median_s") is None) == (mode != "diverge")  # diverged: timed anyway
+    assert (row["step_median_s"] == "") == (mode != "diverge")  # diverged: timed anyway
 
 
-def test_a_hung_cell_is_killed_at_its_time_limit(tmp_path, faulty):
+def test_a_hung_cell_is_killed_at_its_time_limit_which_names_its_phase(tmp_path, faulty):
     folder, settings, plan = create(tmp_path, "--time-limit", "2")
     row = _time_one(folder, settings, dataclasses.replace(plan.cells[0], impl=faulty, mode="hang"))
-    assert row["status"] == "timeout" and "killed after 2 s" in row["reason"]
+    assert row["status"] == "timeout"
+    assert row["reason"] == "killed after 2 s of start-up (import, set-up, first call, warm-up)"
 
 
 def test_the_sweep_goes_on_after_a_crash(tmp_path, faulty):
@@ -101,14 +116,14 @@ def test_unavailable_cells_need_no_subprocess_and_say_why(tmp_path):
 
 def test_gpu_profile_on_a_cpu_only_machine_says_why_each_gpu_cell_cannot_run(tmp_path):
     folder, settings, plan = create(tmp_path, "--profile", "gpu", "--no-check")
-    sweep = Sweep(folder, settings)
-    available = sweep.probe(series_of(plan.cells, plan.tta))  # one subprocess, no cell
+    run = Cells(folder, settings)
+    available = run.probe(series_of(plan.cells, plan.tta))  # one subprocess, no cell
     gpu = [c for c in plan.cells if c.device == "gpu"]
     if any(available[str(c.series)][0] for c in gpu):
         pytest.skip("this machine runs some GPU cells (tests/test_gpu.py covers them)")
     for size in {c.size.name for c in gpu}:  # unavailable: no worker is started
-        assert sweep.run_size([c for c in gpu if c.size.name == size], available, Progress(1))
-    sweep.close()
+        assert run.run_size([c for c in gpu if c.size.name == size], available, Progress(1))
+    run.group.close()
     rows = folder.cells
     assert rows and all(r["status"] == "unavailable" and r["reason"] for r in rows)
     assert {r["impl"] for r in rows} == {"torch", "jax", "cupy"}
@@ -163,6 +178,7 @@ def test_quick_end_to_end_writes_a_complete_run_folder(tmp_path, capsys):
     meta = done.meta
     for k in ("profile", "options", "plan", "thread_budget", "machine", "peak", "impl_info"):
         assert k in meta, k
+    assert meta["kind"] == "cells"  # what a report reads, never guessed from the files
     assert meta["machine"]["versions"]["numpy"] and meta["machine"]["git"]["commit"]
     assert meta["thread_budget"]["env"]["OMP_NUM_THREADS"] == str(meta["settings"]["threads"])
     assert meta["peak"]["cpu"]["status"] == "ok" and meta["runs"][-1]["finished_utc"]
@@ -209,9 +225,63 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_run(tmp_path, fault
     assert "Traceback" not in err
     done = RunFolder.open(folder.path)
     assert [(c["size"], c["status"]) for c in done.cells] == [("tiny", "ok")]
-    assert not list(Path(tempfile.gettempdir()).glob("bpb-run-*")), "caches left behind"
+    assert not _folders_of(proc.pid), "caches left behind"
 
     _replan(done, [first, second])  # the "hang" is gone: resume runs only the missing size
     assert cli.main(["bench", "--resume", str(folder.path)]) == 0
     assert [(c["size"], c["status"]) for c in RunFolder.open(folder.path).cells] == [
         ("tiny", "ok"), ("small", "ok")]
+
+
+class FakeWorker:
+    """A benchmark worker that starts no process: ready at once, blocks of 1 ms a step."""
+
+    def __init__(self, job):
+        self.job = job
+        peak = job.kind == "peak"
+        self.ready = Ready(first_call_s=0.1, steps_per_sample=1, warmup_steps=1,
+                           peak_mem_bytes=0, flops_per_step=10**9 if peak else None,
+                           method="fake" if peak else None)
+
+    @classmethod
+    def start(cls, job, group, env, start_s=None):
+        return cls(job)
+
+    def block(self, samples, seconds=None):
+        return tuple(Sample(1e-3) for _ in range(samples))
+
+    def wait_quiet(self):
+        return 0.0
+
+    def stop(self, seconds=None):
+        return Final("ok", 0.5, info={"matmul_precision": "highest"})
+
+    def close(self):
+        pass
+
+
+def _fake_once(job, group, env, seconds):
+    if job.kind == "probe":
+        return {"status": "ok", "available": {str(s): [True, ""] for s in job.series}}
+    return {"status": "ok", "reached": True, "seconds": 0.1, "epochs": 10, "accuracy": 0.99}
+
+
+@pytest.mark.parametrize("name", [n for n, p in profiles.PROFILES.items() if p.kind == "cells"])
+def test_every_profile_plans_and_runs_end_to_end_on_fake_workers(name, tmp_path, monkeypatch):
+    """The whole engine for each profile (full included): plan, folder, probe, every size's
+    workers walked in its rounds, the peak, time to accuracy, rows, meta; only the workers are
+    fakes (tests/test_gpu_branches.py and the cases above run real ones)."""
+    from harness.bench import cells
+
+    monkeypatch.setattr(cells, "Worker", FakeWorker)
+    monkeypatch.setattr(cells, "run_once", _fake_once)
+    assert cli.main(["bench", "--profile", name, "--no-check", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.iterdir()
+    done = RunFolder.open(path)
+    planned = from_dict(Plan, done.meta["plan"])
+    assert len(done.cells) == len(planned.cells) and len(done.tta) == len(planned.tta)
+    assert {c["status"] for c in done.cells} == {"ok"}
+    rounds = profiles.get(name).policy.rounds
+    assert {int(c["rounds"]) for c in done.cells} == {rounds}
+    assert done.meta["kind"] == "cells" and done.meta["runs"][-1]["finished_utc"]
+    assert len(done.meta["peak"]["cpu"]["rounds_gflops"]) >= rounds

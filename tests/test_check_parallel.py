@@ -10,9 +10,9 @@ import json
 
 import pytest
 
+import dataparallel as parallel
 from harness import cli
 from harness.check import parallel as check_parallel
-from impls import parallel
 
 
 @pytest.mark.slow

@@ -4,9 +4,9 @@ plan, parallel parts on a GPU plan, merged into one report; stored whatever its 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import tempfile
+
+import pytest
 
 from harness.bench import checkrun
 from harness.bench.checkrun import (
@@ -18,24 +18,29 @@ from harness.bench.checkrun import (
     merge_checks,
 )
 from harness.measure.spec import Series
+from harness.process import Group
 from tests.test_bench import create
 
 
-def test_a_report_is_collected_even_when_check_exits_1():
-    proc = subprocess.Popen([sys.executable, "-c", "print('{\"ok\": false, \"rows\": []}');"
-                             " raise SystemExit(1)"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert collect_check(proc, timeout=60) == {"ok": False, "rows": [], "exit_code": 1}
+@pytest.fixture
+def group(tmp_path):
+    with Group(str(tmp_path)) as g:
+        yield g
 
 
-def test_no_json_or_a_timeout_is_an_error_not_a_crash():
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('boom')"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    report = collect_check(proc, timeout=60)
+def test_a_report_is_collected_even_when_check_exits_1(group):
+    child = group.start([sys.executable, "-c", "print('{\"ok\": false, \"rows\": []}');"
+                         " raise SystemExit(1)"])
+    assert collect_check(child, timeout=60) == {"ok": False, "rows": [], "exit_code": 1}
+
+
+def test_no_json_or_a_timeout_is_an_error_not_a_crash(group):
+    child = group.start([sys.executable, "-c", "import sys; sys.exit('boom')"])
+    report = collect_check(child, timeout=60)
     assert report["ok"] is None and report["error"] == "no JSON from check: boom"
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert collect_check(proc, timeout=1)["error"] == "check timed out (1 s)"
+    child = group.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert collect_check(child, timeout=1)["error"] == "check timed out (1 s)"
+    assert child.poll() is not None  # killed, not left running
 
 
 def test_gpu_shards_put_each_compiled_mode_in_a_process_of_its_own():
@@ -75,21 +80,19 @@ def test_merged_check_parts_are_one_report():
     assert merge_checks([cpu, cpu], 1.0)["ok"] is True
 
 
-def test_a_gpu_plan_checks_every_device_in_parallel_parts(tmp_path, monkeypatch):
+def test_a_gpu_plan_checks_every_device_in_parallel_parts(tmp_path, monkeypatch, group):
     started = []
 
-    def fake_shard(args):  # a check process that prints a report naming its arguments
+    def fake_shard(args, group):  # a check process that prints a report naming its arguments
         started.append(args)
         report = {"ok": True, "rows": [_fd("W1"), {"kind": "grad", "args": args}],
                   "unavailable": [], "curves": [], "timings": {" ".join(args): 0.1}}
-        err = tempfile.TemporaryFile(mode="w+")
-        proc = subprocess.Popen([sys.executable, "-c", f"print({json.dumps(report)!r})"],
-                                stdout=subprocess.PIPE, stderr=err, text=True)
-        return CheckShard(args, proc, err, 0.0)
+        child = group.start([sys.executable, "-c", f"print({json.dumps(report)!r})"])
+        return CheckShard(args, child, 0.0)
 
-    monkeypatch.setattr(checkrun, "start_shard", lambda args, on_start=None: fake_shard(args))
+    monkeypatch.setattr(checkrun, "start_shard", fake_shard)
     folder, settings, plan = create(tmp_path, "--profile", "gpu", "--size", "tiny")
-    check = CheckRun(folder, settings, plan)
+    check = CheckRun(folder, settings, plan, group=group)
     common = ["--loss", "bce", "--activation", "sigmoid", "--dtype", "float32"]
     assert started == [["--device", "cpu", *common, "--impl", "numpy:default"]]  # at once
     assert Series("torch", "compile", "gpu") in check.probe_series()
@@ -109,7 +112,7 @@ def test_a_gpu_plan_checks_every_device_in_parallel_parts(tmp_path, monkeypatch)
 
     cpu_folder, settings, cpu_plan = create(tmp_path / "cpu")
     started.clear()
-    check = CheckRun(cpu_folder, settings, cpu_plan)
+    check = CheckRun(cpu_folder, settings, cpu_plan, group=group)
     check.start_gpu({})
     check.finish()
     assert len(started) == 1 and check.probe_series() == []  # one process on a CPU plan

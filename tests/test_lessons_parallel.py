@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 
@@ -16,19 +17,29 @@ from tests.helpers import ROOT
 SYNTHETIC = '''
 import functools
 
+import numpy as np
 from mpi4py import MPI
+
+from dataparallel import plan
+from dataparallel.plan import LOSS_SLOT
+from impls import handwritten
 
 comm = MPI.COMM_WORLD
 
 
-def step(buf, L, g, n_r, n):
+def step(P, X, T, rows, n, rank, world):
     """A docstring naming comm.Allreduce( is not code."""
-    w = n_r / n
-    buf[0] = L * w
+    buf = np.empty(plan.buffer_size(P))
+    mine = plan.my_rows(rows, n, rank, world)
+    Xr = X[mine]
+    L, G = handwritten.grads(np, P, Xr, T[mine], "mse", "sigmoid")
+    w = len(Xr) / n
+    buf[LOSS_SLOT] = L * w
     comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
     comm.Barrier()
-    total = functools.reduce(lambda a, b: a + b, g)  # a local reduce: no collective
-    return total / 2
+    total = functools.reduce(lambda a, b: a + b, G)  # a local reduce: no collective
+    n = total / 2
+    return n
 
 
 def drift(x):
@@ -75,8 +86,11 @@ def test_counts_on_a_synthetic_engine():
     assert c.training == (line_of(SYNTHETIC, "comm.Allreduce(MPI.IN_PLACE"),)
     assert c.barrier == (line_of(SYNTHETIC, "comm.Barrier()"),)
     assert c.check == (line_of(SYNTHETIC, "return comm.allreduce"),)  # inside drift()
-    # the weighting and the packing; not `total / 2` (not over n), not the collective's line
-    assert c.bookkeeping == (line_of(SYNTHETIC, "w = n_r / n"), line_of(SYNTHETIC, "buf[0] ="))
+    # the plan's buffer and shard, the shard's rows, the weighting and the packing; not the
+    # gradient (the implementation's math), not the local reduce, not the collective's line
+    assert c.bookkeeping == tuple(line_of(SYNTHETIC, t) for t in (
+        "from dataparallel.plan import", "buf = np.empty", "mine = plan.my_rows", "Xr = X[mine]",
+        "w = len(Xr) / n", "buf[LOSS_SLOT] ="))
     assert c.framework == (line_of(SYNTHETIC, "from mpi4py"), line_of(SYNTHETIC, "COMM_WORLD"))
     assert c.code == tuple(sorted(cost.code_lines(SYNTHETIC)))  # the activation lesson's rule
 
@@ -150,6 +164,46 @@ def test_a_planted_allreduce_raises_the_count_by_one(tmp_path, where, field):
     assert len(after.code) == len(before.code) + 1
     row = next(r for r in pc.parallel_table(tmp_path).splitlines() if f"`{rel}`" in r)
     assert (" 2 / 1 / 2 |" if field == "training" else " 1 / 1 / 3 |") in row
+
+
+def _rename(source: str, old: str, new: str) -> str:
+    """Every use of the variable `old` (a local, or an attribute self.old) renamed `new`."""
+    return re.sub(rf"\b{old}\b", new, source)
+
+
+@pytest.mark.parametrize("rel, old", [
+    (pc.PAR + "numpy_mpi.py", "buf"),  # self.buf: the flat buffer the old rules knew by name
+    (pc.PAR + "numpy_mpi.py", "mine"),  # a local: this worker's shard of the batch
+    (pc.PAR + "torch_dist.py", "views"),
+    (pc.PAR + "jax_mesh.py", "mask"),
+    (pc.PAR + "jax_mesh.py", "_padded_rows"),
+    (pc.PAR + "loop.py", "rep"),
+])
+def test_renaming_a_local_moves_no_figure(tmp_path, rel, old):
+    """The counts follow the code's structure (its calls and bindings), not its spelling."""
+    before = pc.measure()
+    path = _copy_tree(tmp_path) / rel.split("/", 1)[1]
+    text = path.read_text(encoding="utf-8")
+    renamed = _rename(text, old, "zz_renamed")
+    assert renamed != text and ast.parse(renamed)
+    path.write_text(renamed, encoding="utf-8")
+    after = pc.measure(tmp_path)
+    assert after == before
+    table = pc.parallel_table(tmp_path)
+    assert table.split("Which lines")[0] == pc.parallel_table().split("Which lines")[0]
+
+
+def test_a_statement_that_uses_the_plan_is_counted_wherever_it_is(tmp_path):
+    """A planted use of the shard plan in an engine adds a bookkeeping line."""
+    rel = pc.PAR + "torch_dist.py"
+    before = pc.measure()[0][rel]
+    path = _copy_tree(tmp_path) / "torch_dist.py"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    i = next(i for i, ln in enumerate(lines) if "def drift(self)" in ln)
+    lines.insert(i + 1, "        _ = plan.shard_bounds(4, self.world)\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    after = pc.measure(tmp_path)[0][rel]
+    assert len(after.bookkeeping) == len(before.bookkeeping) + 1
 
 
 def test_lessons_writes_and_prints_the_section(tmp_path, capsys):

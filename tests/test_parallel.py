@@ -1,4 +1,4 @@
-"""Data-parallel training (impls/parallel/): `train(..., workers=W)` equals W = 1, the shard
+"""Data-parallel training (dataparallel/): `train(..., workers=W)` equals W = 1, the shard
 plan, validation, availability, the multi-host commands on 127.0.0.1, the scaling interface.
 
     .venv/bin/pytest tests/test_parallel.py
@@ -12,10 +12,12 @@ import sys
 import numpy as np
 import pytest
 
+import dataparallel as parallel
 import impls
-from impls import contract, parallel
+from dataparallel import engines, launcher, multihost, plan, scaling
+from harness import process
+from impls import contract
 from impls.base import Unavailable
-from impls.parallel import engines, launcher, multihost, plan, scaling
 from tests.helpers import ROOT, assert_same_training, problem
 
 N, BATCH = 13, 5  # batches 5, 5, 3: every shard plan unequal at W = 2 (3+2, 3+2, 2+1)
@@ -77,7 +79,7 @@ def test_workers_1_is_todays_path(monkeypatch):
 
 
 def test_importing_the_engines_imports_no_framework():
-    code = ("import sys, impls, impls.parallel, impls.parallel.scaling, impls.parallel.multihost;"
+    code = ("import sys, impls, dataparallel, dataparallel.scaling, dataparallel.multihost;"
             "impls.names(); print(sorted(m for m in ('torch', 'jax', 'mpi4py') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout
@@ -187,7 +189,9 @@ def test_multihost_commands_on_two_local_hosts(name, tmp_path):
     assert len(cmds) == (1 if name == "numpy" else 2)
     lines = [[engines.mpiexec_path() if c[0] == "mpiexec" else c[0], *c[1:]] for _, c in cmds]
     env = engines.worker_env(1, engines.xla_env(1, 1) if name == "jax" else None)
-    info = launcher.launch(lines, tmp_path, env=env, timeout_s=120, term_grace_s=0.5)
+    with process.Group() as group:
+        info = launcher.launch(lines, tmp_path, group, env=env, processes=2,
+                             timeout_s=120, term_grace_s=0.5)
     assert info.survivors == 0
     p2, h2 = multihost.result(tmp_path)
     p0, h0 = _reference(P, X, T, **kw)

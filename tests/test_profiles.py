@@ -3,11 +3,16 @@ runs, restricted by the command line, and that the gpu profile fits `make gpu`'s
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harness.bench import profiles
 from harness.bench.plan import Plan, plan
+from harness.bench.profile import Entry, Profile, settings
 from harness.measure.peer import runnable
+from harness.measure.spec import RunSettings, Series, Size
+from harness.measure.timing import Policy
 from impls.contract import ContractError
 
 
@@ -26,17 +31,63 @@ def test_cells_run_size_by_size_and_restrictions_select_or_add():
 
 
 def test_every_profile_plans_cells_of_its_sizes_with_enough_rounds_for_an_interval():
-    for profile in profiles.PROFILES.values():
-        p = plan(profile, runnable())
-        names = {z.name for z in profile.sizes}
-        assert p.cells and all(c.size.name in names for c in p.cells)
+    for profile in [*profiles.PROFILES.values(), profiles.SMOKE]:
+        if profile.kind == "smoke":  # its series come from the registry (smoke.select)
+            continue
+        p = plan(profile, runnable(), gpu_count=2)
+        assert p.cells and all(c.size.name in profile.all_sizes() for c in p.cells)
         # A 95% distribution-free interval for a median needs at least 6 rounds (quick: 5,
-        # which says so in its interval's coverage); the reported profiles have 10 or more.
-        assert profile.policy.rounds >= (5 if profile.name == "quick" else 10)
+        # which says so in its interval's coverage); the reported profiles have 10 or more;
+        # scaling has 6: its [min, max] over 6 paired ratios covers the median at 97%.
+        least = {"quick": 5, "scaling": 6}.get(profile.name, 10)
+        assert profile.policy.rounds >= least, profile.name
+        s = settings(profile, threads=1, cpus=None)  # resolved and validated for every one
+        assert s.policy == profile.policy and s.baseline == profile.baseline
+
+
+def test_the_scaling_plan_is_the_one_plan_with_workers_and_launches():
+    p = plan(profiles.get("scaling"), {}, devices=["cpu"])
+    keys = {(c.impl, c.launch, c.size.name, c.workers) for c in p.cells}
+    assert len(p.cells) == 14 and p.tta == ()  # per size: numpy 1 2, torch 1 2, jax 1 + 2 x 2
+    assert ("jax", "process", "tiny", 1) in keys and ("jax", "devices", "large", 2) in keys
+    assert not [c for c in p.cells if c.impl == "jax" and c.workers == 1 and c.launch != "process"]
+    gpu = plan(profiles.get("scaling"), {}, sizes=["huge"], devices=["gpu"], gpu_count=4)
+    assert {c.workers for c in gpu.cells if c.impl == "torch"} == {1, 2, 4}
+    assert {c.device for c in plan(profiles.get("scaling"), {}).cells} == {"cpu"}  # no GPU
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"devices": ("tpu",)}, "device 'tpu' is not one of cpu, gpu"),
+    ({"lr": -1.0}, "lr must be a positive number"),
+    ({"entries": (Entry("numpy", "default", sizes=("huge",)),)}, "size 'huge' is not one of"),
+    ({"sizes": (Size("tiny", 64, 2, 8), Size("tiny", 32, 2, 8))}, "each size name once"),
+    ({"kind": "scaling"}, "no block_steps for size 'tiny'"),
+    ({"kind": "sometimes"}, "kind 'sometimes' is not one of cells, scaling, smoke"),
+    ({"time_limit_s": float("nan")}, "time_limit_s must be a positive number"),
+    ({"workers": (0,)}, "workers must be a positive integer"),
+])
+def test_a_profile_is_validated_when_it_is_built(change, words):
+    base = dict(name="mine", sizes=(Size("tiny", 64, 2, 8),), entries=(Entry("numpy", "default"),))
+    with pytest.raises(ContractError, match=words):
+        Profile(**{**base, **change})
+
+
+def test_settings_take_every_shared_field_from_the_profile_by_name():
+    p = dataclasses.replace(profiles.get("quick"), loss="mse", activation="tanh", lr=0.3, seed=7,
+                            baseline=Series("torch", "eager", "cpu"), start_limit_s=99.0,
+                            policy=Policy(rounds=7))
+    s = settings(p, threads=2, cpus=(0, 1), check=False)
+    shared = [f.name for f in dataclasses.fields(RunSettings) if hasattr(p, f.name)
+              and f.name not in ("threads", "peak_n_cpu")]  # given; defaulted to peak_n
+    assert len(shared) >= 10 and all(getattr(s, n) == getattr(p, n) for n in shared)
+    assert s.threads == 2 and s.peak_n_cpu == p.peak_n and s.start_limit == 99.0
+    assert not s.check
+    with pytest.raises(ContractError, match="threads must be a positive integer"):
+        settings(p, threads=0, cpus=None)
 
 
 # Seconds on the GPU machine (16 cores, cold caches), pessimistic and likely, in the worker
-# design (harness/bench/sweep.py): every cell is a worker started once (a fresh python
+# design (harness/bench/cells.py): every cell is a worker started once (a fresh python
 # importing torch/jax and starting CUDA: 4-6 s; CuPy compiles its kernels cold; a cold
 # torch.compile 20-40 s), then each round times one block of every worker of the size and
 # of each device's peak, after which the scheduler waits until the worker is quiet.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
 
@@ -11,7 +13,8 @@ import pytest
 from harness import cli
 from harness.report import command as report
 from harness.report.speed import crossovers
-from tests.fixtures.runfolder import write_run
+from impls import contract
+from tests.fixtures.runfolder import GPU_SERIES, PEAK, SERIES, SIZES, write_run
 from tests.helpers import ROOT
 
 SECTIONS = [title for title, _ in report.SECTIONS]
@@ -35,26 +38,106 @@ def test_complete_run_has_every_section_and_plot(full):
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+# ---- reading the report as data: its sections, tables and figures -------------------------------
+def section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def tables(body: str) -> list[list[dict]]:
+    """Every markdown table of a section, as rows of {column: cell}."""
+    out, lines = [], body.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| ") and i + 1 < len(lines) and lines[i + 1].startswith("| ---"):
+            head = [c.strip() for c in line.strip("|").split("|")]
+            rows = []
+            for row in lines[i + 2:]:
+                if not row.startswith("| "):
+                    break
+                rows.append(dict(zip(head, (c.strip() for c in row.strip("|").split("|")),
+                                     strict=True)))
+            out.append(rows)
+    return out
+
+
+def figures(cell: str) -> list[float]:
+    """The numbers in a table cell: '1.28x [1.25, 1.31]' -> [1.28, 1.25, 1.31]."""
+    return [float(x.replace(",", "")) for x in re.findall(r"-?\d[\d,]*\.?\d*(?:e[-+]?\d+)?", cell)]
+
+
+def seconds(cell: str) -> float:
+    """The first time in a cell, in seconds: '4.3 us [4.17 us, 4.43 us]' -> 4.3e-06."""
+    value, unit = re.match(r"([\d.]+) (ns|us|ms|s)\b", cell).groups()
+    return float(value) * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+
+def step(impl, mode, device, size) -> float:
+    """The fixture's cost model: the step time it wrote for a cell."""
+    overhead, rate, _, _ = {**SERIES, **GPU_SERIES}[(impl, mode, device)]
+    return overhead + contract.flops_per_step(*SIZES[size]) / rate
+
+
 def test_readings_come_from_the_numbers(full):
     _, text = full
-    # The synthetic cost model makes torch eager overtake numpy at size m, and stay ahead.
-    assert ("| torch eager cpu | numpy default cpu | m | 1.28x [1.28, 1.28] | 0.515x [0.515, 0.515]"
-            " | yes | yes |") in text
-    assert "torch eager cpu is slower at xs and s, faster at m, l and xl" in text
-    assert "At the smallest size (xs) the fastest is numpy default cpu (4.3 us;" in text
-    assert "40 of 40 comparisons are within tolerance" in text
-    assert ("torch compile cpu, up to 8 s (at xl, the largest size it ran, repaid against"
-            " torch eager cpu after 80 steps)") in text
-    assert "On moons (target 0.9), numpy default cpu gets there first, in 0.05 s" in text
+    speed = section(text, "Speed")
+    times, ratios, cross = tables(speed)
+    # The step-time table holds the cost model's times (to the 3 digits shown).
+    for row in times:
+        for label in ("numpy default cpu", "torch eager cpu", "jax jit gpu"):
+            impl, mode, device = label.split()
+            assert seconds(row[label]) == pytest.approx(step(impl, mode, device, row["size"]),
+                                                        rel=5e-3), (label, row["size"])
+    # Speed-ups over numpy, and where torch eager is clearly faster (the interval above 1).
+    for row in ratios:
+        x, lo, hi = figures(row["torch eager cpu"])
+        expected = step("numpy", "default", "cpu", row["size"]) / step("torch", "eager", "cpu",
+                                                                       row["size"])
+        assert x == pytest.approx(expected, rel=5e-3) and lo < x < hi
+        assert (lo > 1) == (row["size"] in ("m", "l", "xl")) and (hi < 1) == (row["size"] in
+                                                                              ("xs", "s"))
+    # The crossover: torch eager overtakes numpy at m, clearly, and stays ahead.
+    (found,) = [r for r in cross if (r["series"], r["overtakes"]) == ("torch eager cpu",
+                                                                      "numpy default cpu")]
+    assert found["at size"] == "m" and found["stays ahead"] == found["clear"] == "yes"
+    assert figures(found["time ratio before"])[0] == pytest.approx(
+        step("torch", "eager", "cpu", "s") / step("numpy", "default", "cpu", "s"), rel=5e-3)
+    assert figures(found["time ratio at"])[0] == pytest.approx(
+        step("torch", "eager", "cpu", "m") / step("numpy", "default", "cpu", "m"), rel=5e-3)
+    # The fastest at the smallest size is the table's minimum.
+    xs = times[0]
+    fastest = min((k for k in xs if k != "size"), key=lambda k: seconds(xs[k]))
+    assert f"the fastest is {fastest} (" in speed and fastest == "numpy default cpu"
+    # Gradient agreement: every comparison of the check, none failing.
+    (groups,) = tables(section(text, "Gradient agreement"))
+    assert sum(int(r["checks"]) for r in groups) == 40 and {r["failing"] for r in groups} == {"0"}
+    # Compile cost: torch compile's 8 s first call repaid against eager after 8 / (t_e - t_c).
+    compile_rows = tables(section(text, "Compile cost"))[0]
+    (tc,) = [r for r in compile_rows if r["label"] == "torch compile cpu"]
+    extra, steps_ = figures(tc["xl"])
+    saved = step("torch", "eager", "cpu", "xl") - step("torch", "compile", "cpu", "xl")
+    assert extra == 8 and steps_ == math.ceil((8.0 - 0.05) / saved)
+    # Time to accuracy: the table holds the stored times; the one named first is the fastest.
+    tta = section(text, "Time to accuracy")
+    (table,) = tables(tta)
+    moons = {r["label"]: figures(r["moons"]) for r in table}
+    assert moons == {"jax jit cpu": [0.9, 120], "numpy default cpu": [0.05, 120],
+                     "torch eager cpu": [0.4, 120]}
+    assert re.search(r"On moons \(target 0\.9\), numpy default cpu gets there first", tta)
     assert "never steps" not in text and "after 1 steps" not in text
 
 
 def test_gpu_runs_name_the_device_and_the_crossover(full):
     run, text = full
-    assert "| cupy default gpu |" in text and "| numpy default cpu |" in text
-    assert "Below size s a CPU series is fastest; from s on, a GPU series is" in text
-    assert "| GPU | Synthetic H100, driver 550.0, memory 81559 MiB |" in text
-    assert "gpu: 50,000.0 GFLOP/s (torch (eager) float32 training step" in text
+    times = tables(section(text, "Speed"))[0]
+    assert {"cupy default gpu", "numpy default cpu"} <= set(times[0])
+    fastest = {r["size"]: min((k for k in r if k != "size" and r[k] != "-"),
+                              key=lambda k: seconds(r[k])) for r in times}
+    first_gpu = next(size for size in SIZES if fastest[size].endswith("gpu"))
+    assert first_gpu == "s" and fastest["xs"].endswith("cpu")
+    assert re.search(rf"from {first_gpu} on, a GPU series is", section(text, "Speed"))
+    facts = {r[""]: r["value"] for r in tables(section(text, "Setup"))[0]}
+    assert facts["GPU"] == "Synthetic H100, driver 550.0, memory 81559 MiB"
+    gpu_peak = facts["measured matmul peak"].split("gpu:")[1]
+    assert figures(gpu_peak)[0] == PEAK["gpu"] / 1e9
 
 
 def test_cpu_only_labels_carry_no_device(tmp_path):
@@ -77,22 +160,24 @@ def test_peer_section_says_what_the_peer_shares_with_us(full):
 
 def test_setup_is_a_short_human_table(full):
     _, text = full
-    setup = text.split("## Setup\n")[1].split("\n## ")[0]
-    rows = [line for line in setup.splitlines() if line.startswith("| ")]
-    assert len(rows) < 25, rows  # the facts and the precision table, not a meta.json dump
-    for row in ("| machine | Synthetic CPU @ 3 GHz; 2 cores usable (4 logical, 2 physical);"
-                " 16.0 GiB memory |",
-                "| libraries | numpy 2.1.0, torch 2.13.0, jax 0.5.0, jaxlib 0.5.0, cupy 13.3.0,"
-                " scikit-learn 1.6.0 |",
-                "| OPENBLAS_CORETYPE | not set |",
-                "| BLAS (NumPy's) | openblas 0.3.27, 2 threads (pthreads, Haswell) |",
-                "| git commit | `0123456789ab` (uncommitted changes) |",
-                "| training | loss bce, hidden activation sigmoid, learning rate 0.1, dtypes float32 |"):
-        assert row in setup, row
-    assert "thread budget | 2 threads, pinned to CPUs 0, 1; environment set: OMP_NUM_THREADS" in setup
-    assert "a fresh folder per cell" in setup
+    setup = section(text, "Setup")
+    facts = {r[""]: r["value"] for r in tables(setup)[0]}
+    assert len(facts) < 25  # the facts, not a meta.json dump
+    assert facts["machine"].startswith("Synthetic CPU @ 3 GHz")
+    assert figures(facts["machine"]) == [3, 2, 4, 2, 16.0]  # GHz, usable, logical, physical, GiB
+    assert facts["libraries"].split(", ") == ["numpy 2.1.0", "torch 2.13.0", "jax 0.5.0",
+                                              "jaxlib 0.5.0", "cupy 13.3.0", "scikit-learn 1.6.0"]
+    assert facts["OPENBLAS_CORETYPE"] == "not set"
+    blas = facts["BLAS (NumPy's)"]
+    assert "openblas 0.3.27" in blas and re.search(r"(\d+) threads", blas)[1] == "2"
+    assert facts["git commit"].startswith("`0123456789ab`")
+    assert "uncommitted" in facts["git commit"]
+    assert "loss bce" in facts["training"] and figures(facts["training"]) == [0.1, 32]
+    budget = facts["thread budget"]
+    assert figures(budget)[:3] == [2, 0, 1] and "OMP_NUM_THREADS" in budget
+    assert "fresh folder per cell" in budget
     assert "None" not in setup and "impl_info" not in setup and "thread_budget." not in setup
-    assert "Everything else" in setup and "`meta.json`" in setup
+    assert "`meta.json`" in setup
 
 
 def test_setup_survives_sparse_meta(tmp_path):
@@ -107,11 +192,15 @@ def test_setup_survives_sparse_meta(tmp_path):
 def test_failed_and_unavailable_cells_are_listed_with_reasons(tmp_path):
     run = write_run(tmp_path / "broken", broken=True)
     text = report.render(run).read_text()
-    assert "3 of 29 cells did not produce a time (1 failed, 1 timeout, 1 unavailable)" in text
-    for reason in ("RuntimeError: out of memory", "cell exceeded 600 s", "cupy is not installed",
-                   "no CUDA device", "off by a factor N (mean vs sum)"):
-        assert reason in text
-    assert "**1 comparisons fail:**" in text
+    not_run = section(text, "Cells that did not run")
+    bad, unchecked = tables(not_run)
+    assert sorted(r["status"] for r in bad) == ["failed", "timeout", "unavailable"]
+    assert figures(not_run.strip().split("\n")[0])[:2] == [3, 29]  # 3 of the 29 cells
+    assert {r["reason"] for r in bad} == {"RuntimeError: out of memory", "cell exceeded 600 s",
+                                          "cupy is not installed"}
+    assert unchecked == [{"impl": "cupy", "mode": "default", "device": "gpu",
+                          "reason": "no CUDA device"}]
+    assert "off by a factor N (mean vs sum)" in section(text, "Gradient agreement")
     assert "could not be rendered" not in text
 
 
@@ -119,7 +208,8 @@ def test_older_schema_renders_and_says_what_it_cannot_show(tmp_path):
     run = write_run(tmp_path / "old", schema_version=0, files=("meta.json", "cells.csv"),
                     drop_columns=("first_call_s", "peak_fraction", "peak_mem_bytes", "status"))
     text = report.render(run).read_text()
-    assert "This run folder has schema version 0; this report reads version 2" in text
+    notes = text.split("> **What this report cannot show.**", 1)[1].split("\n\n", 1)[0]
+    assert figures(notes.splitlines()[1])[:2] == [0, 2]  # this run's version, the report's
     assert "no `first_call_s` column (schema version 0)" in text
     assert "no `peak_fraction` column" in text and "no `peak_mem_bytes` column" in text
     assert "_Not measured in this run: there is no `tta.csv`._" in text

@@ -5,54 +5,32 @@ with a fake timer, so the round logic is tested without timing anything."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 
 import pytest
 
+import dataparallel as parallel
 from harness import cli
-from harness.bench import scaling
+from harness.bench import profiles, scaling
+from harness.bench.plan import plan
 from harness.bench.scaling_rows import baseline_key, scaling_rows
 from harness.errors import UsageError
+from harness.measure.records import Block, Key, Sample
+from harness.measure.spec import Cell, Size
+from harness.report import command as report_command
 from harness.report.scaling import render
-from harness.store import SCALING, SCALING_SAMPLES, ScalingKey, read_csv
-from impls import parallel
+from harness.store import SCALING, SCALING_SAMPLES, read_csv
+
+LARGE = Size("large", 2048, 256, 2048)
 
 
-# ---- the plan ----------------------------------------------------------------------------------
-def _keys(configs):
-    return {(c["impl"], c["launch"], c["size"], c["workers"]) for c in configs}
-
-
-def test_the_cpu_plan_has_every_engine_at_both_sizes_and_one_jax_baseline():
-    configs = scaling.plan(scaling.PROFILE, None, None, ["cpu"], gpu_count=0, usable_cores=2)
-    assert len(configs) == 14  # per size: numpy 1, 2; torch 1, 2; jax 1, 2 processes, 2 devices
-    assert ("jax", "process", "tiny", "1") in _keys(configs)
-    assert ("jax", "devices", "large", "2") in _keys(configs)
-    assert not [c for c in configs if c["impl"] == "jax" and c["workers"] == "1"
-                and c["launch"] != "process"]
-    assert {c["threads_per_worker"] for c in configs} == {1}
-
-
+# ---- the plan (tests/test_profiles.py has the rest) ---------------------------------------------
 def test_two_workers_on_one_core_are_unavailable_with_the_reason():
-    configs = scaling.plan(scaling.PROFILE, ["numpy"], ["tiny"], ["cpu"], 0, usable_cores=1)
-    (two,) = [c for c in configs if c["workers"] == "2"]
-    assert two["status"] == "unavailable" and "2 usable cores" in two["reason"]
-    assert scaling.launches(configs) == [("numpy", "default", "mpiexec", "cpu", 1)]
-
-
-def test_gpus_set_the_worker_counts_and_engines_without_a_gpu_path_say_why():
-    configs = scaling.plan(scaling.PROFILE, None, ["huge"], ["gpu"], gpu_count=4,
-                           usable_cores=2)
-    assert {c["workers"] for c in configs if c["impl"] == "torch"} == {"1", "2", "4"}
-    numpy_rows = [c for c in configs if c["impl"] == "numpy"]
-    assert numpy_rows and all(c["status"] == "unavailable" and "CPU only" in c["reason"]
-                              for c in numpy_rows)
-
-
-def test_no_gpu_means_no_gpu_rows_unless_asked_and_then_a_reason():
-    assert {c["device"] for c in scaling.plan(scaling.PROFILE, None, None, None, 0, 2)} == {"cpu"}
-    asked = scaling.plan(scaling.PROFILE, ["torch"], ["tiny"], ["gpu"], 0, 2)
-    assert asked and all(c["reason"] == "nvidia-smi lists no GPU" for c in asked)
+    two = _cell("numpy", "mpiexec", 2)
+    assert "2 usable cores" in scaling.unavailable(two, gpu_count=0, usable_cores=1)
+    assert scaling.unavailable(dataclasses.replace(two, device="gpu"), 0, 2) == \
+        "nvidia-smi lists no GPU"
 
 
 @pytest.mark.parametrize("impls, sizes, message", [
@@ -61,59 +39,64 @@ def test_no_gpu_means_no_gpu_rows_unless_asked_and_then_a_reason():
 ])
 def test_unknown_names_are_one_line_errors(impls, sizes, message):
     with pytest.raises(UsageError, match=message):
-        scaling.plan(scaling.PROFILE, impls, sizes, None, 0, 2)
+        plan(profiles.get("scaling"), {}, impls, None, None, None, sizes)
 
 
 # ---- the rows ----------------------------------------------------------------------------------
-def _sample(impl, launch, workers, rnd, value, **phases):
-    return {"impl": impl, "mode": "m", "launch": launch, "device": "cpu", "dtype": "float32",
-            "size": "large", "workers": str(workers), "round": str(rnd), "block": "0",
-            "seconds_per_step": value, **phases}
+def _cell(impl, launch, workers):
+    return Cell(impl, "m", "cpu", "float32", LARGE, launch, workers)
 
 
-def _config(impl, launch, workers, **extra):
-    return {**_sample(impl, launch, workers, 0, 0), **extra}
+def _block(cell, rnd, value, **phases) -> Block:
+    return Block(Key.of(cell), rnd, 0, (Sample(value, **phases),))
+
+
+def _rows(cells, records, failed=None, unavailable=None):
+    return scaling_rows(cells, records, failed or {}, unavailable or {}, {}, {"large": 3})
 
 
 def test_speed_ups_are_paired_by_round_with_an_interval():
     # W = 1 slows down in the later rounds, W = 2 along with it: the paired ratio stays 2,
     # though the medians of the two alone would say 1.5 / 0.5 ... whatever the drift.
+    one, two = _cell("numpy", "mpiexec", 1), _cell("numpy", "mpiexec", 2)
     w1 = {r: 1.0 * (1 + r) for r in range(6)}
-    samples = [_sample("numpy", "mpiexec", 1, r, v) for r, v in w1.items()]
-    samples += [_sample("numpy", "mpiexec", 2, r, v / 2, comm_s=0.1, compute_s=0.3)
-                for r, v in w1.items()]
-    samples.append(_sample("numpy", "mpiexec", 2, 6, 0.01))  # no W = 1 in round 6: unpaired
-    rows = scaling_rows([_config("numpy", "mpiexec", 1), _config("numpy", "mpiexec", 2)],
-                        samples, {})
-    one, two = rows
-    assert one["status"] == "ok" and "speedup" not in one
-    assert two["speedup"] == pytest.approx(2.0) and two["speedup_low"] == pytest.approx(2.0)
-    assert two["efficiency"] == pytest.approx(1.0)
-    assert two["rounds"] == 7 and two["comm_share"] == pytest.approx(0.25)
-    assert two["step_median_s"] == pytest.approx(statistics.median(
+    records = [_block(one, r, v) for r, v in w1.items()]
+    records += [_block(two, r, v / 2, comm_s=0.1, compute_s=0.3) for r, v in w1.items()]
+    records.append(_block(two, 6, 0.01))  # no W = 1 in round 6: unpaired
+    a, b = _rows([one, two], records)
+    assert a.status == "ok" and a.speedup is None and a.workers == 1
+    assert b.speedup == pytest.approx(2.0) and b.speedup_low == pytest.approx(2.0)
+    assert b.efficiency == pytest.approx(1.0) and b.block_steps == 3
+    assert b.rounds == 7 and b.comm_share == pytest.approx(0.25)
+    assert b.step_median_s == pytest.approx(statistics.median(
         [v / 2 for v in w1.values()] + [0.01]))
 
 
 def test_jax_launches_pair_with_its_one_process_baseline():
-    key = ScalingKey("jax", "jit", "devices", "cpu", "float32", "tiny", "2")
-    assert baseline_key(key) == key._replace(launch="process", workers="1")
+    key = Key("jax", "jit", "cpu", "float32", "tiny", "devices", 2)
+    assert baseline_key(key) == dataclasses.replace(key, launch="process", workers=1)
 
 
 def test_failed_and_unavailable_configurations_keep_their_reason():
-    rows = scaling_rows(
-        [_config("torch", "torchrun", 1), _config("torch", "torchrun", 2),
-         _config("jax", "devices", 2, status="unavailable", reason="no jax")],
-        [_sample("torch", "torchrun", 1, 0, 1.0)],
-        {ScalingKey.of(_config("torch", "torchrun", 2)): "WorkerError: rank 1 died"})
-    assert [r["status"] for r in rows] == ["ok", "failed", "unavailable"]
-    assert rows[1]["reason"] == "WorkerError: rank 1 died" and rows[2]["reason"] == "no jax"
+    cells = [_cell("torch", "torchrun", 1), _cell("torch", "torchrun", 2),
+             _cell("jax", "devices", 2)]
+    rows = _rows(cells, [_block(cells[0], 0, 1.0)],
+                 {Key.of(cells[1]): "WorkerError: rank 1 died"}, {Key.of(cells[2]): "no jax"})
+    assert [r.status for r in rows] == ["ok", "failed", "unavailable"]
+    assert rows[1].reason == "WorkerError: rank 1 died" and rows[2].reason == "no jax"
 
 
 # ---- the rounds, with a fake timer -------------------------------------------------------------
+def _rounds(monkeypatch, rounds: int) -> None:
+    profile = profiles.get("scaling")
+    monkeypatch.setitem(profiles.PROFILES, "scaling", dataclasses.replace(
+        profile, policy=dataclasses.replace(profile.policy, rounds=rounds)))
+
+
 @pytest.fixture
 def fake(monkeypatch):
     """time_many that records each launch and answers W = 1: 2 ms, W = 2: 1 ms a step."""
-    monkeypatch.setattr(scaling, "PROFILE", dataclasses.replace(scaling.PROFILE, rounds=4))
+    _rounds(monkeypatch, 4)
     calls = []
 
     def time_many(impl, mode, device, workers, problems, **kw):
@@ -149,6 +132,8 @@ def test_every_launch_runs_once_a_round_in_a_shuffled_order(tmp_path, fake):
     rows = read_csv(run / SCALING)
     assert len(rows) == 14 and {r["status"] for r in rows} == {"ok"}
     assert {float(r["speedup"]) for r in rows if r["workers"] == "2"} == {2.0}
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["kind"] == "scaling" and meta["profile"]["kind"] == "scaling"
     report = (run / "report.md").read_text()
     assert "faster at W = 2: 2.00x of an ideal 2" in report and (run / "scaling.png").exists()
 
@@ -193,6 +178,16 @@ def test_a_scaling_run_cannot_be_resumed_or_mixed_into_a_multi_run_report(tmp_pa
     assert "cannot be resumed" in err and "has a report of its own" in err
 
 
+def test_the_kind_comes_from_meta_json_not_from_the_files(tmp_path, fake):
+    """A scaling folder whose scaling.csv is gone still gets the scaling report (saying what
+    it cannot show), never the bench's report of a folder that has no cells.csv."""
+    assert _bench(tmp_path, "--impl", "numpy", "--size", "tiny") == 0
+    (run,) = tmp_path.iterdir()
+    (run / SCALING).unlink()
+    text = report_command.render(run).read_text()
+    assert text.startswith("# Scaling report") and "could not be read" in text
+
+
 def test_a_broken_scaling_table_shortens_the_report_without_stopping_it(tmp_path, fake):
     assert _bench(tmp_path, "--impl", "numpy", "--size", "tiny") == 0
     (run,) = tmp_path.iterdir()
@@ -206,7 +201,7 @@ def test_a_real_numpy_mpi_scaling_run_writes_rows_and_a_report(tmp_path, monkeyp
     ok, why = parallel.available("numpy", "cpu", "default", 2)
     if not ok:
         pytest.skip(f"numpy + MPI unavailable here: {why}")
-    monkeypatch.setattr(scaling, "PROFILE", dataclasses.replace(scaling.PROFILE, rounds=2))
+    _rounds(monkeypatch, 2)
     assert _bench(tmp_path, "--impl", "numpy", "--size", "tiny", "--report") == 0
     (run,) = tmp_path.iterdir()
     rows = read_csv(run / SCALING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -12,7 +13,18 @@ import pytest
 from harness import cli, store
 from harness.bench import command as bench
 from harness.bench.rows import cell_row
-from harness.store import CELL_COLUMNS, SAMPLE_COLUMNS, TTA_COLUMNS, CellKey, RunFolder
+from harness.codec import from_row, to_row
+from harness.measure.records import Block, Key, Outcome, Sample
+from harness.store import (
+    CELL_COLUMNS,
+    SAMPLE_COLUMNS,
+    TTA_COLUMNS,
+    CellKey,
+    CellRow,
+    RunFolder,
+    ScalingKey,
+    ScalingRow,
+)
 
 NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 
@@ -109,7 +121,7 @@ def test_resume_runs_only_the_missing_cells(tmp_path, capsys):
     run, settings, plan = bench.create(args)
     first, second = plan.cells  # quick: tiny and small
     # An interrupted run: the first cell finished (a sentinel value marks it), nothing else.
-    row = {**cell_row(first, settings, {"status": "ok"}), "step_median_s": 123.0}
+    row = dataclasses.replace(cell_row(first, settings, Outcome("ok")), step_median_s=123.0)
     run.add_cell(row, samples=_samples(123.0))
     run.flush()
     assert cli.main(["bench", "--resume", str(run.path)]) == 0
@@ -124,3 +136,52 @@ def test_resume_runs_only_the_missing_cells(tmp_path, capsys):
     assert cli.main(["bench", "--resume", str(run.path)]) == 0
     assert (run.path / "cells.csv").read_text() == before
     assert "(0 cells, 0 time-to-accuracy runs)" in capsys.readouterr().out
+
+
+def test_rows_are_typed_on_the_way_in_and_out(tmp_path):
+    """A CellRow and its Block records in, the same typed row out; a value that does not parse
+    as its column's type drops its row, naming the line, the column and the value."""
+    row = CellRow("torch", "eager", "cpu", "float32", "tiny", n_samples=64, status="ok",
+                  step_median_s=1 / 3, noisy=True, rounds=10, speedup=None)
+    assert from_row(CellRow, to_row(row)) == row
+    run = RunFolder.create(tmp_path, "quick", now=NOW)
+    blocks = [Block(Key("torch", "eager", "cpu", "float32", "tiny"), r, 1,
+                    (Sample(1e-3 * (r + 1)), Sample(2e-3))) for r in range(2)]
+    run.add_cell(row, blocks)
+    run.flush()
+    back = RunFolder.open(run.path)
+    assert back.rows() == [row]
+    assert [(s["round"], s["position"], s["sample"]) for s in back.samples] == [
+        ("0", "1", "0"), ("0", "1", "1"), ("1", "1", "0"), ("1", "1", "1")]
+    text = (run.path / "cells.csv").read_text().replace(",10,", ",ten,")
+    (run.path / "cells.csv").write_text(text)
+    broken = RunFolder.open(run.path)
+    assert broken.cells == [] and broken.samples == []
+    assert broken.dropped == ["cells.csv line 2: rounds 'ten' is not an integer; its cell will "
+                              "be rerun"]
+    with pytest.raises(ValueError, match="status 'weird' is not one of ok, failed"):
+        CellRow("numpy", "default", "cpu", "float32", "tiny", status="weird")
+
+
+def test_scaling_keys_and_rows_carry_workers_as_a_number():
+    row = ScalingRow("jax", "jit", "devices", "cpu", "float32", "tiny", 2, status="ok",
+                     speedup=1.5, cores="0,1")
+    text = to_row(row)
+    assert text["workers"] == "2" and from_row(ScalingRow, text) == row
+    assert ScalingKey.of(text).workers == 2 and ScalingKey.of(text) == ScalingKey.of(row)
+
+
+def test_the_kind_of_a_run_is_what_its_meta_says(tmp_path):
+    """Never guessed from which files exist: a folder with scaling.csv and no kind is a cells
+    run; one whose meta says scaling is refused by RunFolder.open, which names it."""
+    assert store.kind_of({}) == "cells" and store.kind_of({"kind": "scaling"}) == "scaling"
+    with pytest.raises(ValueError, match="kind 'nonsense'"):
+        store.kind_of({"kind": "nonsense"})
+    cells = RunFolder.create(tmp_path, "quick", now=NOW)
+    (cells.path / "scaling.csv").write_text("impl\n")
+    assert store.folder_kind(cells.path) == "cells"
+    scaling = RunFolder.create(tmp_path, "scaling", {"kind": "scaling"}, now=NOW,
+                               bench_tables=False)
+    assert store.folder_kind(scaling.path) == "scaling"
+    with pytest.raises(ValueError, match="is a scaling run .meta.json's kind.: it has no cells.csv"):
+        RunFolder.open(scaling.path)

@@ -16,15 +16,17 @@ MIN_START_S = 5.0  # under a wall budget, no job starts with less time than this
 
 
 class Budget:
-    def __init__(self, seconds: float | None, start: float | None = None):
+    def __init__(self, seconds: float | None, start: float | None = None,
+                 min_start_s: float = MIN_START_S):
         self.seconds = seconds  # None: unbounded
         self.end = None if seconds is None else (start or time.time()) + seconds
+        self.min_start_s = min_start_s
 
     def left(self) -> float:
         return math.inf if self.end is None else self.end - time.time()
 
     def can_start(self) -> bool:
-        return self.left() >= MIN_START_S
+        return self.left() >= self.min_start_s
 
     def timeout(self, limit: float) -> float:
         return max(1.0, min(limit, self.left()))

@@ -1,12 +1,13 @@
 """The check report at the start of a benchmark run, as one or several `check` processes.
 
-    check = CheckRun(folder, settings, plan)        # starts `check --json ...` at once
-    ...                                             # the probe runs beside it
-    check.finish()                                  # waits; writes check.json
+    check = CheckRun(folder, settings, plan, budget, group)   # starts `check --json` at once
+    ...                                                       # the probe runs beside it
+    check.finish()                                            # waits; writes check.json
 
-The check is a separate command (`python -m harness check --json`), run here as a
-subprocess so its framework imports stay out of the parent, and read back as JSON
-whatever its exit code (1 is a finding, not a failure to report).
+The check is a separate command (`python -m harness check --json`), run here as a child of
+the run's process group (harness/process.py) so its framework imports stay out of the parent,
+its output going to a file (a full pipe would stall it while the parent waits on the probe),
+and read back as JSON whatever its exit code (1 is a finding, not a failure to report).
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
+from pathlib import Path
 
 from harness.bench.budget import NO_BUDGET, Budget
 from harness.bench.plan import Plan
-from harness.measure.launch import REPO
 from harness.measure.spec import RunSettings, Series
+from harness.process import Child, ChildError, Group, Limit
 from harness.store import CHECK, RunFolder
 
 # The slow parts of a GPU check (cold torch.compile / CUDA-graph compiles of every
@@ -34,25 +32,18 @@ CHECK_APART = ("torch:compile", "torch:reduce-overhead")
 
 @dataclasses.dataclass
 class CheckShard:
-    """One `python -m harness check --json ARGS` process; stderr goes to a file, not a pipe
-    (a full pipe would stall it while the parent waits on the probe)."""
+    """One `python -m harness check --json ARGS` process of the run's group."""
 
     args: list[str]
-    proc: subprocess.Popen
-    err: object
+    child: Child
     started: float
 
 
-def start_shard(args: list[str], on_start=None) -> CheckShard:
-    err = tempfile.TemporaryFile(mode="w+")
+def start_shard(args: list[str], group: Group) -> CheckShard:
     # No JAX GPU preallocation: the probe and other check processes share the GPU with it.
-    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "check", "--json", *args],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                            start_new_session=True)  # its own group: killed with what it forks
-    if on_start is not None:
-        on_start(proc.pid)
-    return CheckShard(args, proc, err, time.time())
+    child = group.start([sys.executable, "-m", "harness", "check", "--json", *args],
+                        env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
+    return CheckShard(args, child, time.time())
 
 
 class CheckRun:
@@ -69,9 +60,9 @@ class CheckRun:
     """
 
     def __init__(self, folder: RunFolder, settings: RunSettings, plan: Plan,
-                 budget: Budget = NO_BUDGET, on_start=None):
+                 budget: Budget = NO_BUDGET, group: Group | None = None):
         self.folder, self.settings, self.budget = folder, settings, budget
-        self.on_start = on_start  # hears of every check process (its group is killed on exit)
+        self.group = group  # the run's: every check process is killed with it
         self.started = time.time()
         dtypes = sorted({c.dtype for c in plan.cells})
         self.common = ["--loss", settings.loss, "--activation", settings.activation]
@@ -79,7 +70,7 @@ class CheckRun:
         self.specs = {d: checkable(plan, d) for d in ("cpu", "gpu")}
         cpu = self.specs["cpu"] or ["numpy"]  # the reference, whose proof every check prints
         self.shards = [start_shard(["--device", "cpu", *self.common, *_impl_args(cpu)],
-                                   on_start)]
+                                   group)]
         self.unavailable: list[dict] = []
 
     def probe_series(self) -> list[Series]:
@@ -97,14 +88,11 @@ class CheckRun:
                                          "reason": reason})
         for specs in gpu_shards(runs):
             self.shards.append(start_shard(["--device", "gpu", *self.common,
-                                            *_impl_args(specs)], self.on_start))
+                                            *_impl_args(specs)], self.group))
 
     def finish(self) -> None:
         deadline = min(self.started + self.settings.check_timeout_s, self.budget.end or math.inf)
-        parts = []
-        for shard in self.shards:
-            with shard.err:
-                parts.append(collect_check(shard.proc, deadline - time.time(), shard.err))
+        parts = [collect_check(shard.child, deadline - time.time()) for shard in self.shards]
         seconds = round(time.time() - self.started, 2)
         shards = [{"args": s.args, "exit_code": p.get("exit_code"),
                    "seconds": p.get("seconds"), "error": p.get("error")}
@@ -142,30 +130,25 @@ def _impl_args(specs: list[str]) -> list[str]:
     return [a for spec in specs for a in ("--impl", spec)]
 
 
-def collect_check(proc: subprocess.Popen, timeout: float, err_file=None) -> dict:
+def collect_check(child: Child, timeout: float) -> dict:
     """The JSON report of one check process, whatever its exit code (1 is a finding), or
     {"ok": None, "error": why} when it printed none or ran out of time."""
+    seconds = max(1.0, timeout)
     try:
-        out, err = proc.communicate(timeout=max(1.0, timeout))
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the check and any compiler it started
-        except ProcessLookupError:  # not a group leader (started elsewhere): the process
-            proc.kill()
-        proc.communicate()
-        return {"ok": None, "error": f"check timed out ({max(1.0, timeout):.0f} s)"}
-    if err is None and err_file is not None:
-        err_file.seek(0)
-        err = err_file.read()
+        code = child.wait(Limit(seconds, "the check"))
+    except ChildError:  # killed with whatever it started (compilers, data-parallel workers)
+        return {"ok": None, "error": f"check timed out ({seconds:.0f} s)"}
+    finally:
+        child.close()
     try:
-        report = json.loads(out)
-    except json.JSONDecodeError:
+        report = json.loads(Path(child.files["stdout"]).read_text())
+    except (OSError, ValueError):
         report = None
     if isinstance(report, dict):
-        report.setdefault("exit_code", proc.returncode)
+        report.setdefault("exit_code", code)
         return report
-    tail = ((err or "").strip().splitlines() or ["no output"])[-1][:300]
-    return {"ok": None, "exit_code": proc.returncode, "error": f"no JSON from check: {tail}"}
+    return {"ok": None, "exit_code": code,
+            "error": f"no JSON from check: {child.stderr_tail()}"}
 
 
 def merge_checks(parts: list[dict], seconds: float, shards: list[dict] | None = None) -> dict:

@@ -3,44 +3,42 @@
     python -m harness bench --profile quick --impl numpy --size tiny
     python -m harness bench --resume results/20250101-120000-default   # finish an interrupted run
 
-One run: the check report (harness/bench/checkrun.py: subprocesses, on the CPU, and
-on the GPU too when the plan has a GPU cell), which series can run (one probe
-subprocess: the parent never imports a framework), the machine's matmul peak, then
-every cell in a fresh subprocess with the same thread budget, its peak-memory pass
-in another, then time to accuracy (harness/bench/sweep.py). Results go to a new
-run folder (harness/store.py). A profile's wall budget (the `gpu` profile's: `make
-gpu` must end in minutes) stops the run early: jobs not started stay missing, for
---resume. Exit 0 for a completed run, whatever its cells' statuses; 2 for bad options.
+One engine for every kind of run (harness/bench/profile.py): a profile is planned
+(harness/bench/plan.py), its settings resolved and validated, a run folder created with the
+kind in its meta.json (or an interrupted one reopened, its kind read from there), and the
+kind measures under one lock, one process group (harness/process.py: nothing outlives the
+run) and one signal handling. `cells` (quick, default, full, gpu; harness/bench/cells.py):
+the check report (harness/bench/checkrun.py), which series can run (one probe process: the
+parent never imports a framework), the machine's matmul peak, every cell's worker timed in
+rounds, then time to accuracy. `scaling` (harness/bench/scaling.py): every data-parallel engine
+at W workers, a launch per round. A profile's wall budget (the `gpu` profile's: `make gpu` must
+end in minutes) stops the run early: jobs not started stay missing, for --resume. Exit 0 for a
+completed run, whatever its cells' statuses; 2 for bad options.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
-import time
-from pathlib import Path
 
+from harness import process
+from harness.bench import cells as cells_kind
 from harness.bench import profiles
-from harness.bench.budget import Budget
-from harness.bench.checkrun import CheckRun
-from harness.bench.children import Children, reap_stale
+from harness.bench import scaling as scaling_kind
 from harness.bench.plan import Plan, plan
-from harness.bench.progress import Progress
-from harness.bench.sweep import Sweep, series_of, tta_key
 from harness.codec import from_dict, to_dict
 from harness.errors import UsageError
 from harness.measure import machine
-from harness.measure.launch import REPO, cell_env
+from harness.measure.launch import cell_env
 from harness.measure.peer import runnable
 from harness.measure.spec import RunSettings
-from harness.store import CHECK, SCALING, CellKey, FolderLocked, RunFolder, read_json
+from harness.process import REPO
+from harness.store import FolderLocked, RunFolder, folder_kind, kind_of
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--profile", default="default",
-                        help=f"one of {', '.join(profiles.PROFILES)}, or scaling (data-parallel"
+                        help=f"one of {', '.join(profiles.PROFILES)} (scaling: data-parallel"
                              " step time at W = 1, 2 workers; harness/bench/scaling.py)"
                              " (default: default)")
     for name, what in (("impl", "implementations"), ("mode", "modes"), ("device", "devices"),
@@ -74,86 +72,23 @@ def main(args) -> int:
 def run(args) -> RunFolder:
     """The whole bench for parsed `args`; returns the run folder it wrote."""
     _validate(args)  # every option, before anything is written
-    for stale in reap_stale():
-        print(f"cleaned up after a bench that was killed: {stale}")
-    if args.profile == "scaling" and not args.resume:
-        from harness.bench import scaling
-
-        with _interrupts():
-            folder = scaling.run(args, _list(args.impl), _list(args.size),
-                                 _list(args.device))
-        if args.report:
-            render_report(folder)
-        return folder
+    for stale in process.reap_stale():
+        print(f"cleaned up after a run that was killed: {stale}")
     folder, settings, the_plan = resume(args) if args.resume else create(args)
+    kind = kind_of(folder.meta)
     try:
-        with _interrupts(), folder.lock():
-            _run(args, folder, settings, the_plan)
-            return folder
+        with process.interrupts(), folder.lock(), process.Group() as group:
+            if kind == "scaling":
+                scaling_kind.measure(folder, settings, the_plan, group)
+            else:
+                cells_kind.measure(args, folder, settings, the_plan, group)
     except PermissionError as exc:  # a read-only results folder
         raise UsageError(f"cannot write in {folder.path}: {exc.strerror}") from None
     except FolderLocked as exc:  # another bench writes this folder
         raise UsageError(str(exc)) from None
-
-
-def _run(args, folder: RunFolder, settings: RunSettings, the_plan: Plan) -> None:
-    started = time.time()
-    budget = Budget(_wall_budget(args, settings.wall_budget_s), started)
-    folder.meta["runs"].append({"started_utc": machine.utc_now().isoformat(timespec="seconds"),
-                                "resume": bool(args.resume), "wall_budget_s": budget.seconds})
-    for why in folder.dropped:
-        print(f"dropped {why}")
-    done, done_tta = folder.done_cells(), folder.done_tta()
-    cells = [c for c in the_plan.cells if CellKey.of(c) not in done]
-    goals = [g for g in the_plan.tta if tta_key(g) not in done_tta]
-    print(f"run folder: {folder.path}  ({len(cells)} cells, {len(goals)} time-to-accuracy runs)")
-    children = Children()
-    sweep = Sweep(folder, settings, budget, children)
-    try:
-        if settings.check and not _check_done(folder):
-            check = CheckRun(folder, settings, the_plan, budget, children.adopt)
-            # Alongside the check: neither is being timed.
-            available = sweep.probe(series_of(cells, goals) | set(check.probe_series()))
-            check.start_gpu(available)
-            check.finish()
-        else:
-            available = sweep.probe(series_of(cells, goals))
-        # One step per worker started, per size's rounds, per time-to-accuracy run.
-        progress = Progress(len(cells) + len({c.size.name for c in cells}) + len(goals))
-        try:
-            left = sweep.run(cells, goals, available, progress)
-        finally:
-            progress.close()
-    except KeyboardInterrupt:  # finished sizes are already on disk
-        print(f"\ninterrupted; finish with: python -m harness bench --resume {folder.path}")
-        raise
-    finally:
-        sweep.close()  # every child process group killed, caches removed
-    folder.meta["runs"][-1].update(finished_utc=machine.utc_now().isoformat(timespec="seconds"),
-                                   seconds=round(time.time() - started, 1))
-    if left["cells"] or left["tta"]:
-        folder.meta["runs"][-1]["not_started"] = left
-        print(f"wall budget of {budget.seconds:g} s spent: {len(left['cells'])} cells and "
-              f"{len(left['tta'])} time-to-accuracy runs not started; finish them with: "
-              f"python -m harness bench --resume {folder.path}")
-    folder.save_meta()
-    print(f"done in {time.time() - started:.0f} s: {folder.path}")
     if args.report:
         render_report(folder)
-
-
-@contextlib.contextmanager
-def _interrupts():
-    """SIGTERM and SIGHUP end the run as Ctrl-C does: `finally` kills every child."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+    return folder
 
 
 def _validate(args) -> None:
@@ -171,30 +106,39 @@ def _validate(args) -> None:
 
 
 def create(args) -> tuple[RunFolder, RunSettings, Plan]:
-    """A new run folder for the command line's profile and restrictions."""
+    """A new run folder for the command line's profile and restrictions, its kind in meta.json."""
     profile = profiles.get(args.profile)
+    if profile.kind == "scaling":
+        settings, the_plan, meta = scaling_kind.prepare(args, profile, _list(args.impl),
+                                                        _list(args.size), _list(args.device))
+        return new_folder(args, profile, {**meta, "options": options(args)}), settings, the_plan
     the_plan = plan(profile, runnable(), _list(args.impl), _list(args.mode),
                     _list(args.device), _list(args.dtype), _list(args.size))
-    threads, cpus = _cpus(args.threads)
-    settings = RunSettings(
-        threads=threads, cpus=cpus, loss=profile.loss, lr=profile.lr, seed=profile.seed,
-        activation=profile.activation, policy=profile.policy,
-        time_limit_s=args.time_limit or profile.time_limit_s, peak_n=profile.peak_n,
-        peak_n_cpu=profile.peak_n_cpu or profile.peak_n, check=not args.no_check,
-        check_timeout_s=profile.check_timeout_s, wall_budget_s=profile.wall_budget_s)
-    options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    threads, cpus = _cpus(profile.threads if args.threads is None else args.threads)
+    settings = profiles.settings(profile, threads=threads, cpus=cpus, check=not args.no_check,
+                                 time_limit_s=args.time_limit or profile.time_limit_s,
+                                 start_limit_s=args.time_limit or profile.start_limit_s)
     budget = {"threads": threads, "cpus": cpus,
               "env": cell_env(threads, "<fresh dir per cell>", "cpu")}
     if "gpu" in the_plan.devices():
         budget["env_gpu"] = cell_env(threads, "<fresh dir per cell>", "gpu")
-    meta = {"profile": to_dict(profile), "options": options, "settings": to_dict(settings),
-            "plan": to_dict(the_plan), "thread_budget": budget,
+    meta = {"kind": "cells", "profile": to_dict(profile), "options": options(args),
+            "settings": to_dict(settings), "plan": to_dict(the_plan), "thread_budget": budget,
             "machine": machine.collect(str(REPO)), "peak": {}, "impl_info": {}, "runs": []}
+    return new_folder(args, profile, meta), settings, the_plan
+
+
+def options(args) -> dict:
+    """The command line, as meta.json records it."""
+    return {k: v for k, v in vars(args).items() if not k.startswith("_")}
+
+
+def new_folder(args, profile, meta: dict) -> RunFolder:
     try:
-        folder = RunFolder.create(args.out, profile.name, meta)
+        return RunFolder.create(args.out, profile.name, meta,
+                                bench_tables=profile.kind == "cells")
     except PermissionError as exc:
         raise UsageError(f"--out {args.out}: cannot write there ({exc.strerror})") from None
-    return folder, settings, the_plan
 
 
 def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
@@ -204,7 +148,7 @@ def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
              if getattr(args, k, None) is not None]
     if given:
         raise UsageError(f"--resume reruns with the run's stored options; drop {given[0]}")
-    if (Path(args.resume) / SCALING).exists():
+    if folder_kind(args.resume) == "scaling":
         raise UsageError(f"{args.resume} is a scaling run, which keeps its finished rounds but"
                          " cannot be resumed: start a new one (bench --profile scaling)")
     try:
@@ -218,16 +162,6 @@ def resume(args) -> tuple[RunFolder, RunSettings, Plan]:
         raise UsageError(f"{args.resume}: no plan and settings this bench can rerun "
                          f"({type(exc).__name__}: {exc})") from None
     return folder, settings, the_plan
-
-
-def _check_done(folder: RunFolder) -> bool:
-    """check.json is there and complete (a check cut short by the wall budget or a crash is
-    redone by --resume)."""
-    try:
-        report = read_json(folder.path, CHECK)
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and report.get("ok") is not None and not report.get("error")
 
 
 def render_report(folder: RunFolder) -> None:

@@ -4,13 +4,19 @@ command line. Stored typed in meta.json (`plan`), so `--resume` runs exactly wha
     from harness.bench.plan import plan
     p = plan(profiles.get("quick"), runnable(), impls=["numpy"], sizes=["tiny"])
     [str(c) for c in p.cells]       # ['numpy/default cpu float32 tiny']
+
+One plan for every kind of run: a scaling profile's cells are its configurations (an engine at
+W workers, `Cell.workers` and `Cell.launch` set), the GPU ones (W = 1, 2, 4, ... up to the GPUs
+nvidia-smi lists) through the same function.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.bench.profiles import Entry, Profile
+from dataparallel.engines import launch_label
+from harness.bench.profile import Entry, Profile
+from harness.errors import UsageError
 from harness.measure.spec import Cell, TtaGoal
 from impls.contract import DEVICES, DTYPES, ContractError
 
@@ -31,7 +37,7 @@ def _check(kind: str, given, allowed) -> None:
 
 
 def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=None,
-         devices=None, dtypes=None, sizes=None) -> Plan:
+         devices=None, dtypes=None, sizes=None, gpu_count: int = 0) -> Plan:
     """The cells and time-to-accuracy runs of `profile`, restricted by the command line.
 
     `known` maps every runnable implementation name to its modes (the registry plus
@@ -44,6 +50,8 @@ def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=
     Raises ContractError (one line, exit 2 on the command line) for an unknown name
     or an empty selection.
     """
+    if profile.kind == "scaling":
+        return Plan(scaling_cells(profile, impls, sizes, devices, gpu_count), ())
     size_names = tuple(z.name for z in profile.sizes)
     _check("implementation", impls or (), tuple(known))
     _check("device", devices or (), DEVICES)
@@ -81,3 +89,36 @@ def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=
                 for goal in profile.tta for e in select(profile.tta_entries, add=False)
                 for d, t in cells_of(e))
     return Plan(cells, tta)
+
+
+def scaling_cells(profile: Profile, impls, sizes, devices, gpu_count: int) -> tuple[Cell, ...]:
+    """A scaling profile's configurations: each entry at each W on each device and size. GPUs
+    only where some are listed (or asked for: then every row says why it cannot run); W on a
+    GPU is 1, 2, 4, ... up to their count. One W = 1 configuration per engine (jax's two
+    launches share their one-process baseline)."""
+    for flag, given, allowed in (("--impl", impls, {e.impl for e in profile.entries}),
+                                 ("--size", sizes, set(profile.all_sizes())),
+                                 ("--device", devices, set(profile.devices))):
+        if bad := sorted(set(given or ()) - allowed):
+            raise UsageError(f"{flag} {bad[0]!r} is not in the {profile.name} profile; "
+                             f"expected one of {', '.join(sorted(allowed))}")
+    cells = {}
+    for device in devices or profile.devices:
+        if device == "gpu" and gpu_count == 0 and not devices:
+            continue  # no GPU here: the CPU part only (meta.json records that none was seen)
+        counts = profile.workers if device == "cpu" else \
+            tuple(2 ** i for i in range(gpu_count.bit_length())) or (1,)
+        for size in profile.sizes_on(device):
+            if sizes and size.name not in sizes:
+                continue
+            for e in profile.entries:
+                if impls and e.impl not in impls:
+                    continue
+                for w in counts:
+                    for dtype in profile.dtypes:
+                        cell = Cell(e.impl, e.mode, device, dtype, size,
+                                    launch_label(e.impl, w, e.launch), w)
+                        cells.setdefault(cell, None)
+    if not cells:
+        raise UsageError(f"the {profile.name} profile has nothing to run with these options")
+    return tuple(cells)

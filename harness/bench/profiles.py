@@ -4,6 +4,8 @@
     python -m harness bench --profile default    # under 3 minutes on a 2-core laptop (`make bench`)
     python -m harness bench --profile full       # every mode on every size, float64 too
     python -m harness bench --profile gpu        # GPU sizes and modes (`make gpu`)
+    python -m harness bench --profile scaling    # data-parallel engines at W = 1, 2 workers
+    python -m harness smoke                      # the SMOKE profile: every GPU code path once
 
 Each profile sweeps problem sizes from overhead-bound (the article's scale: a
 couple of inputs, 8 hidden units, where per-call dispatch cost decides the
@@ -13,51 +15,11 @@ decides it), so the tables show where one framework overtakes another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from harness.bench.profile import RUN_KINDS, Entry, Profile, settings  # noqa: F401  (public)
 from harness.config import preset
 from harness.measure.spec import Size, Tta
 from harness.measure.timing import Policy
 from impls.contract import ContractError
-
-
-@dataclass(frozen=True)
-class Entry:
-    impl: str  # registry name, or "sklearn" for the peer row (harness/measure/peer.py)
-    mode: str
-    sizes: tuple[str, ...] | None = None  # None = every size; a subset where a cell is costly
-    devices: tuple[str, ...] | None = None  # None = the profile's devices
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    sizes: tuple[Size, ...]
-    entries: tuple[Entry, ...]
-    devices: tuple[str, ...] = ("cpu",)
-    dtypes: tuple[str, ...] = ("float32",)  # float32 is the contract's timing dtype
-    loss: str = "bce"  # bce: the loss scikit-learn's MLPClassifier (the peer row) minimises
-    activation: str = "sigmoid"  # the hidden activation of every cell (the peer runs sigmoid only)
-    # lr 0.01: at 0.1 the large sizes overshoot (loss 0.7 -> 9) into saturated sigmoids,
-    # where float32 exp underflows to subnormals that some kernels run far slower on;
-    # a benchmark should time ordinary training, not that regime.
-    lr: float = 0.01
-    seed: int = 0
-    policy: Policy = Policy()
-    time_limit_s: float = 120.0  # a worker's set-up, or one of its blocks, longer: "timeout"
-    peak_n: int = 2048  # matrix size of the float32 GEMM that measures the machine's peak
-    peak_n_cpu: int | None = None  # ... on the CPU, where it differs (None: peak_n)
-    check_timeout_s: float = 600.0  # the check subprocess is killed after this
-    # Wall-clock budget of one `bench` invocation, check included (None: unbounded). No
-    # job starts once it is spent, a running one is killed when it runs out (a "timeout"
-    # row), and cells never started stay missing, for --resume to finish.
-    wall_budget_s: float | None = None
-    # Sweep the largest size first: where a wall budget may cut a run short, what is cut
-    # is then the small sizes (and time to accuracy), not the ones the machine is for.
-    largest_first: bool = False
-    tta: tuple[Tta, ...] = ()
-    tta_entries: tuple[Entry, ...] = ()
-
 
 # Targets: both presets reach them from the shared init in float32, moons (full
 # batch, lr 1.0) in ~1500 epochs: 0.87 comes within 100 epochs and then plateaus,
@@ -167,7 +129,41 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# `bench --profile scaling` (`make bench PROFILE=scaling`, harness/bench/scaling.py): full-batch
+# training steps of every data-parallel engine (dataparallel/: numpy + MPI, torch + gloo, jax
+# over a Mesh as W processes or as W devices of one process) at W = 1 and 2 workers, ONE
+# thread per worker, each pinned to a core of its own, at the article's tiny size and at a
+# compute-bound one; on GPUs (where nvidia-smi lists them) W = 1, 2, 4, ... at tiny and huge.
+# A round launches each engine at each W once (every size in one launch: one start-up).
+# 6 rounds: 6 paired ratios, whose interval [min, max] covers the median at 97%. Per launch:
+# 3 warm-up steps, then 3 plain blocks and as many profiled ones per size; steps per block
+# ~5-15 ms of tiny steps for numpy at W = 1, ~0.2 s of large ones. A launch (all its sizes)
+# longer than 180 s of work is killed; its start-up (imports, rendezvous) has 300 s.
+PROFILES["scaling"] = Profile(
+    name="scaling", kind="scaling", sizes=(TINY, LARGE), gpu_sizes=(TINY, HUGE),
+    entries=(Entry("numpy", "default"), Entry("torch", "eager"),
+             Entry("jax", "jit", launch="processes"), Entry("jax", "jit", launch="devices")),
+    devices=("cpu", "gpu"), workers=(1, 2), threads=1,
+    policy=Policy(warmup_steps=3, samples_per_block=3, rounds=6,
+                  block_steps=(("tiny", 50), ("large", 3), ("huge", 10))),
+    time_limit_s=180.0, start_limit_s=300.0)
+
+# `smoke` (`make gpu-smoke`, harness/bench/smoke.py): every GPU implementation and mode once at
+# the article's size, before the run that counts; not a `bench` profile. Limits: a cold
+# torch.compile is the slowest honest start (10-35 s), anything past 60 s is a hang; a block of
+# two 2 ms samples or a stop past 15 s is one; the grads check (a process of its own) 60 s;
+# 80 s for everything (--budget).
+SMOKE = Profile(
+    name="smoke", kind="smoke", sizes=(Size("smoke", 64, 2, 8),), entries=(),
+    devices=("gpu",), threads=2,
+    policy=Policy(warmup_steps=2, sample_s=0.002, samples_per_block=2, rounds=1,
+                  warmup_max_s=1.0),
+    time_limit_s=15.0, start_limit_s=60.0, peak_n=256, check_timeout_s=60.0,
+    wall_budget_s=80.0)
+
+
 def get(name: str) -> Profile:
+    """The `bench` profile called `name`; ContractError listing the known ones."""
     if name not in PROFILES:
         raise ContractError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}")
     return PROFILES[name]

@@ -3,73 +3,74 @@
     make gpu-smoke PY=python3      # on the GPU machine, before `make gpu`: under 90 s
 
 Every GPU code path of `make gpu`, once, at a tiny size, before the run that counts: one row
-per implementation and mode on the device, and one for the device's matmul peak.
+per implementation and mode on the device, and one for the device's matmul peak. A kind of run
+of the one engine: the SMOKE profile (harness/bench/profiles.py: its size, timing and limits),
+its settings resolved the same way, the bench's probe, the bench's workers walked in one round
+(harness/bench/rounds.py), the same records; what it adds is the checks below, and it writes
+no run folder.
   available  the bench's probe; an unavailable series is a row saying why, nothing more
-  grads      one float32 loss_and_grads in a fresh process (harness/bench/smoke_grads.py)
-             against the float64 reference at float32's tolerance (TF32 modes: a 1e-2
+  grads      one float32 loss_and_grads in a fresh process (harness/measure/cell.py's grads
+             job) against the float64 reference at float32's tolerance (TF32 modes: a 1e-2
              sanity bound only, their matmuls carry ~1e-3 by design)
   timed      the cell's benchmark worker: set-up, first call, warm-up, two samples, stop
   memory     the worker's peak-memory hook; precision: what info() records for the mode
   peak       the device's matmul-peak worker, one sample
-Series run side by side, so the smoke costs its slowest (a cold torch.compile). Every
-process is bounded by a time limit and by --budget: a hang is a FAIL row, never the end of
-the smoke. Exit 0 when no row FAILed (on a machine without a GPU every row is unavailable
-with its reason, and the exit is 0); 1 when any row FAILed.
+Series start side by side, so the smoke costs its slowest start (a cold torch.compile). Every
+process is bounded by its limit and by --budget: a hang is a FAIL row, never the end of the
+smoke. Exit 0 when no row FAILed (on a machine without a GPU every row is unavailable with its
+reason, and the exit is 0); 1 when any row FAILed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import sys
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import impls
-from harness.bench.children import Children
-from harness.bench.smoke_grads import TF32_SANITY, spawn
+from harness.bench import profiles
+from harness.bench.budget import Budget
+from harness.bench.rounds import Shuffled, walk
 from harness.bench.smoke_rows import SIZE, STEPS, Row, render  # noqa: F401  (smoke.Row, smoke.render)
 from harness.errors import UsageError
-from harness.measure.launch import cell_env, launch
-from harness.measure.pool import Worker, WorkerError
-from harness.measure.spec import Cell, Job, RunSettings, Series
+from harness.measure.cell import TF32_SANITY
+from harness.measure.launch import cell_env
+from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.pool import run_once as probe_once  # the probe's (tests replace it)
+from harness.measure.records import Key
+from harness.measure.spec import Cell, Job, Series
 from harness.measure.stats import fmt_seconds
-from harness.measure.timing import Policy
-
-# Seconds each process may take, capped by what is left of the budget. A cold torch.compile
-# is the slowest honest step (10-35 s); anything past these is a hang.
-LIMITS = {"probe": 40.0, "grads": 60.0, "start": 60.0, "block": 15.0, "stop": 15.0}
+from harness.process import ChildError, Group
 
 
 class Smoke:
     def __init__(self, device: str, series: list[Series], budget: float, threads: int = 2):
         self.device, self.series = device, series
-        self.deadline = time.monotonic() + budget
-        self.children = Children()
-        self.settings = RunSettings(
-            threads=threads, cpus=None, loss="bce", lr=0.01, seed=0, activation="sigmoid",
-            policy=Policy(warmup_steps=2, sample_s=0.002, samples_per_block=2, rounds=1,
-                          warmup_max_s=1.0),
-            time_limit_s=LIMITS["start"], peak_n=256, peak_n_cpu=256, check=False,
-            check_timeout_s=LIMITS["grads"], wall_budget_s=budget)
+        self.budget = Budget(budget, min_start_s=1.0)
+        profile = dataclasses.replace(profiles.SMOKE, devices=(device,), wall_budget_s=budget)
+        self.settings = profiles.settings(profile, threads=threads, cpus=None, check=False)
+        self.group = Group()
 
-    def timeout(self, step: str) -> float | None:
-        """The step's limit, capped by what is left of the budget; None once it is spent."""
-        left = self.deadline - time.monotonic()
-        return None if left < 1.0 else min(LIMITS[step], left)
+    def seconds(self, limit: float) -> float | None:
+        """`limit`, capped by what is left of the budget; None once it is spent."""
+        return None if self.budget.left() < 1.0 else min(limit, self.budget.left())
 
     def env(self) -> dict:
-        return cell_env(self.settings.threads, self.children.folder(), self.device)
+        return cell_env(self.settings.threads, str(self.group.folder()), self.device)
 
     def run(self) -> list[Row]:
         pool = ThreadPoolExecutor(max_workers=len(self.series) + 2)
         try:
-            peak = pool.submit(self.peak_row)
+            peak = pool.submit(self.timed, Row(f"peak {self.device}"),
+                               Job("peak", self.settings, device=self.device), Key.peak(self.device))
             answers, probe_error = self.probe()
             rows = list(pool.map(lambda s: self.series_row(s, answers), self.series))
             rows.append(peak.result())
         finally:  # also on Ctrl-C: kill every process group first, so no thread waits on one
-            self.children.close()
+            self.group.close()
             pool.shutdown(wait=True, cancel_futures=True)
         if probe_error:
             rows.append(Row("probe", steps={"probe": (False, "FAIL", probe_error)}))
@@ -77,12 +78,12 @@ class Smoke:
 
     def probe(self) -> tuple[dict, str]:
         """available() of every series, in one process, as `bench` asks it."""
-        limit = self.timeout("probe")
+        limit = self.seconds(self.settings.start_limit)
         if not self.series or limit is None:
             return {}, "" if not self.series else "not run: the smoke's budget was spent"
         job = Job("probe", self.settings, series=tuple(self.series))
-        env = cell_env(self.settings.threads, self.children.folder(), None, memory=True)
-        result, _ = launch(job, env, limit, self.children.adopt)
+        env = cell_env(self.settings.threads, str(self.group.folder()), None, memory=True)
+        result = probe_once(job, self.group, env, limit)
         if result.get("status") != "ok":
             # bench goes on without the probe's answers (each cell finds out for itself), but
             # a probe that fails here would cost `make gpu` its time limit.
@@ -97,13 +98,16 @@ class Smoke:
             return row
         cell = Cell(s.impl, s.mode, s.device, "float32", SIZE)
         with ThreadPoolExecutor(max_workers=1) as side:  # the worker beside the grads process
-            timed = side.submit(self.timed, row, cell)
-            grads = self.grads(s)
-            gone = timed.result()  # the worker's reason when it found the series unavailable
+            started = side.submit(self.timed, row, Job("time", self.settings, cell=cell),
+                                  Key.of(cell))
+            grads = self.grads(cell)
+            started.result()
+        gone = row.reason if row.available is False else None  # the worker's "unavailable"
+        row.available = None
         said = "the probe said it was available; " if known is not None else ""
-        if "available" not in grads:  # the grads process failed or hung
+        if grads.get("status") not in ("ok", "unavailable"):  # the grads process failed or hung
             row.steps["grads"] = (False, "FAIL", f"{grads.get('status')}: {grads.get('reason')}")
-        elif not grads["available"]:
+        elif grads["status"] == "unavailable":
             if known is None and gone is not None:  # no probe answer: both agree it cannot run
                 row.available, row.reason = False, str(grads.get("reason", ""))
                 row.steps.clear()
@@ -112,91 +116,91 @@ class Smoke:
                                                      f"{grads.get('reason')}")
         else:
             row.available = True
-            row.steps["grads"] = _grads_step(grads["grads"])
+            row.steps["grads"] = _grads_step(grads)
         if gone is not None and row.available is not False:
+            row.reason = ""
             row.steps["timed"] = (False, "FAIL", f"{said}its worker says unavailable: {gone}")
         row.seconds = time.monotonic() - t0
         return row
 
-    def grads(self, s: Series) -> dict:
-        """One loss_and_grads against the reference, in a process of its own (`child`)."""
-        limit = self.timeout("grads")
+    def grads(self, cell: Cell) -> dict:
+        """One loss_and_grads against the reference, in a process of its own."""
+        limit = self.seconds(self.settings.check_timeout_s)
         if limit is None:
             return {"status": "not run", "reason": "the smoke's budget was spent"}
-        cmd = [sys.executable, "-m", "harness.bench.smoke_grads", s.impl, s.mode, s.device]
-        return spawn(cmd, self.env(), limit, self.children.adopt)
+        return run_once(Job("grads", self.settings, cell=cell), self.group, self.env(), limit)
 
-    def timed(self, row: Row, cell: Cell) -> str | None:
-        """The real worker path of a cell: start, two samples, stop; then its memory and
-        precision records. Returns the worker's reason when it found the cell unavailable."""
-        got = self._worker(row, Job("time", self.settings, cell=cell), samples=2)
-        if isinstance(got, str) or got is None:
-            return got
-        ready, final, _ = got
-        mem, method = ready.get("peak_mem_bytes"), str(ready.get("peak_mem_method") or "")
-        gpu = cell.device != "cpu"
-        ok = isinstance(mem, int) and (mem > 0 if gpu else mem >= 0) and (
-            method.startswith("session.peak_memory()") or not gpu)
-        row.steps["memory"] = ((True, f"{mem / 2**20:.1f} MiB", method) if ok else
-                               (False, "FAIL", f"peak_mem_bytes {mem!r} ({method or 'none'})"))
-        if final is None or not gpu:
-            return None
-        info = final.get("info") or {}
-        precision, device = str(info.get("matmul_precision", "")), str(info.get("device", ""))
-        expected = "tf32" if cell.mode in impls.get(cell.impl).timing_only else "highest"
-        if precision.startswith(expected) and device not in ("", "cpu"):
-            row.steps["precision"] = (True, expected, f"{precision}; device {device}")
-        else:
-            row.steps["precision"] = (False, "FAIL", f"info() says matmul_precision "
-                                      f"{precision!r}, device {device!r}; expected {expected}")
-        return None
-
-    def peak_row(self) -> Row:
-        row, t0 = Row(f"peak {self.device}"), time.monotonic()
-        got = self._worker(row, Job("peak", self.settings, device=self.device), samples=1)
-        if isinstance(got, str):
-            row.available, row.reason = False, got
-        elif got is not None:
-            row.available = True
-            ready, final, times = got
-            if final is not None:
-                gflops = ready["flops_per_step"] / min(times) / 1e9
-                row.steps["timed"] = (True, f"{gflops:.3g} GFLOP/s", f"{ready.get('method')}"
-                                      " (at a tiny n: the figure says only that it ran)")
+    def timed(self, row: Row, job: Job, key: Key) -> Row:
+        """The real worker path of `job` (a cell or the peak): start, one round of the walker
+        (two samples; the peak's one), stop; then its timed, memory and precision steps.
+        row.available False with the reason when the worker found the job unavailable."""
+        t0 = time.monotonic()
+        try:
+            limit = self.seconds(self.settings.start_limit)
+            if limit is None:
+                raise NotReady("not run", "the smoke's budget was spent")
+            worker = Worker.start(job, self.group, self.env(), limit)
+        except NotReady as exc:
+            if exc.status == "unavailable":
+                row.available, row.reason = False, exc.reason
+            else:
+                row.steps["timed"] = (False, "FAIL", f"worker {exc.status}: {exc.reason}")
+            row.seconds = time.monotonic() - t0
+            return row
+        try:
+            self._time(row, key, worker)
+        finally:
+            worker.close()
         row.seconds = time.monotonic() - t0
         return row
 
-    def _worker(self, row: Row, job: Job, samples: int):
-        """Start a worker for `job`, time `samples` samples, stop it. Returns (ready, stop
-        reply or None when it failed, times); the worker's reason (a str) when it found the
-        job unavailable; None when it never got ready. row.steps["timed"] says how it went."""
-        worker = None
-        try:
-            limit = self.timeout("start")
-            if limit is None:
-                raise WorkerError("not run", "the smoke's budget was spent")
-            worker = Worker.start(job, self.env(), limit, self.children.adopt)
-            ready = worker.ready
-            if ready.get("status") == "unavailable":
-                return str(ready.get("reason", ""))
-            if ready.get("status") != "ready":
-                raise WorkerError(str(ready.get("status")), str(ready.get("reason")))
-            times = worker.block(samples, self.timeout("block") or 1.0)
-            final = worker.stop(self.timeout("stop") or 1.0)
-        except WorkerError as exc:
+    def _time(self, row: Row, key: Key, worker: Worker) -> None:
+        schedule = Shuffled(1, random.Random(0), self.settings.policy.samples_per_block)
+        limit = self.settings.time_limit_s
+        records, failed, _ = walk({key: worker}, schedule, self.budget, limit)
+        if key in failed:
+            exc = failed[key]
             row.steps["timed"] = (False, "FAIL", f"worker {exc.status}: {exc.reason}")
-            return None
-        finally:
-            if worker is not None:
-                worker.close()
-        if not (len(times) == samples and all(math.isfinite(t) and t > 0 for t in times)
-                and final.get("status") == "ok"):
-            why = f"{final.get('status')}: {final.get('reason', '')}".rstrip(": ")
+            return
+        times = [s for b in records for s in b.seconds]
+        try:
+            final = worker.stop(self.seconds(limit) or 1.0)
+        except ChildError as exc:
+            row.steps["timed"] = (False, "FAIL", f"worker {exc.status}: {exc.reason}")
+            return
+        if not (times and all(math.isfinite(t) and t > 0 for t in times)
+                and final.status == "ok"):
+            why = f"{final.status}: {final.reason}".rstrip(": ")
             row.steps["timed"] = (False, "FAIL", f"samples {[f'{t:.3g}' for t in times]}, "
                                                  f"stopped {why}")
-            return ready, None, times
-        row.steps["timed"] = (True, f"{fmt_seconds(min(times))}/step", f"{min(times)!r} s")
-        return ready, final, times
+        elif key.is_peak:
+            row.available = True
+            gflops = worker.ready.flops_per_step / min(times) / 1e9
+            row.steps["timed"] = (True, f"{gflops:.3g} GFLOP/s", f"{worker.ready.method}"
+                                  " (at a tiny n: the figure says only that it ran)")
+        else:
+            row.steps["timed"] = (True, f"{fmt_seconds(min(times))}/step", f"{min(times)!r} s")
+            _checks(row, key, worker.ready, final)
+
+
+def _checks(row: Row, key: Key, ready, final) -> None:
+    """The memory record of a worker that ran, and (on a GPU) the precision info() records."""
+    mem, method = ready.peak_mem_bytes, str(ready.peak_mem_method or "")
+    gpu = key.device != "cpu"
+    ok = isinstance(mem, int) and (mem > 0 if gpu else mem >= 0) and (
+        method.startswith("session.peak_memory()") or not gpu)
+    row.steps["memory"] = ((True, f"{mem / 2**20:.1f} MiB", method) if ok else
+                           (False, "FAIL", f"peak_mem_bytes {mem!r} ({method or 'none'})"))
+    if not gpu:
+        return
+    info = final.info or {}
+    precision, device = str(info.get("matmul_precision", "")), str(info.get("device", ""))
+    expected = "tf32" if key.mode in impls.get(key.impl).timing_only else "highest"
+    if precision.startswith(expected) and device not in ("", "cpu"):
+        row.steps["precision"] = (True, expected, f"{precision}; device {device}")
+    else:
+        row.steps["precision"] = (False, "FAIL", f"info() says matmul_precision "
+                                  f"{precision!r}, device {device!r}; expected {expected}")
 
 
 def _grads_step(g: dict) -> tuple:
@@ -234,8 +238,8 @@ def add_arguments(parser) -> None:
                         help="the device to smoke (default gpu; cpu rehearses the machinery)")
     parser.add_argument("--impl", action="append", metavar="NAME[:MODE]",
                         help="only these series (repeatable, comma-separated)")
-    parser.add_argument("--budget", type=float, default=80.0, metavar="S",
-                        help="seconds for everything, hangs included (default 80)")
+    parser.add_argument("--budget", type=float, default=profiles.SMOKE.wall_budget_s,
+                        metavar="S", help="seconds for everything, hangs included (default 80)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
@@ -255,4 +259,3 @@ def main(args) -> int:
     else:
         print(render(rows, args.device, seconds))
     return 0 if ok else 1
-

@@ -4,7 +4,8 @@
 
 Runs the same benchmark twice, back to back (an A/A test: nothing changed between
 the runs), stores both as ordinary run folders, and prints for every cell how far its
-step time and its speed-up over hand-written NumPy moved from A to B, then what
+step time and its speed-up over the run's baseline (hand-written NumPy unless the profile names
+another series) moved from A to B, then what
 `compare` says of the pair. On a machine quiet enough to trust, speed-ups (ratios
 measured inside one run, paired by round) hold within a few percent and compare
 flags nothing; step times drift more, since they also carry the whole machine's
@@ -19,6 +20,7 @@ import math
 from harness.bench import command as bench
 from harness.errors import UsageError
 from harness.report.compare import compare_runs
+from harness.report.tables import BASELINE, baseline, baseline_name
 from harness.store import CellKey, RunFolder
 
 TARGETS = ("targets (the project's, for `default` on its 2-core machine): speed-ups within"
@@ -58,6 +60,7 @@ def main(args) -> int:
     a, b = (RunFolder.open(f.path) for f in folders)
     print(f"\nA/A stability: A = {a.path}\n               B = {b.path}")
     rows_b = {CellKey.of(r): r for r in b.cells}
+    base = baseline(a.meta)
     steps, speedups = [], []
     print(f"{'cell':<44} {'step A->B':>10} {'speed-up A->B':>15}")
     for row in a.cells:
@@ -68,14 +71,16 @@ def main(args) -> int:
         speedup = _drift(row.get("speedup"), other.get("speedup"))
         if step is not None:
             steps.append(step)
-        if speedup is not None and row["impl"] != "numpy":
+        own = (row["impl"], row["mode"], row["device"]) == base  # its speed-up is 1 by definition
+        if speedup is not None and not own:
             speedups.append(speedup)
         label = " ".join(CellKey.of(row))
         print(f"{label:<44} {'-' if step is None else f'{step:+.1%}':>10}"
-              f" {'-' if speedup is None or row['impl'] == 'numpy' else f'{speedup:+.1%}':>15}")
+              f" {'-' if speedup is None or own else f'{speedup:+.1%}':>15}")
     changes = compare_runs(a, b, args.min_effect)
     flagged = [c for c in changes if c.verdict in ("slower", "faster", "broken", "lost")]
-    print(f"\nspeed-up over NumPy: {_share(speedups, 0.10)}")
+    over = "NumPy" if base == BASELINE else baseline_name(a.meta)
+    print(f"\nspeed-up over {over}: {_share(speedups, 0.10)}")
     print(f"step time:           {_share(steps, 0.10)}")
     print(f"compare A B: {sum(c.verdict == 'slower' for c in changes)} slower,"
           f" {sum(c.verdict == 'faster' for c in changes)} faster,"

@@ -5,7 +5,7 @@
     L, G = f(params, X, T, "bce")             # the gradient worker 0 applies
 
 Each simulated worker runs impls/handwritten.py's `grads`, unchanged, on its contiguous shard
-of the batch (impls/parallel/plan.py's shard_bounds: the engines' own plan); the "all-reduce"
+of the batch (dataparallel/plan.py's shard_bounds: the engines' own plan); the "all-reduce"
 is a plain sum over the list of workers. The right reduction is the engines': each worker
 weights its local MEAN by n_r / n, and the sum is the global batch mean. The bugs change only
 the reduction, or the shard:
@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataparallel.plan import shard_bounds
 from harness.check.tolerances import scaled_errors
 from impls import handwritten
 from impls.contract import PARAM_NAMES
-from impls.parallel.plan import shard_bounds
 
 WORKERS = 2
 LR = 0.5  # the step the simulated workers take (bugs d, d_avg show in it)

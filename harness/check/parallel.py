@@ -5,7 +5,7 @@ float64 NumPy reference.
     python -m harness check --workers 2 --impl torch --json
 
 For each implementation and mode available at W (impl.available(device, mode, workers=W);
-timing-only modes never), ONE launch of W workers runs every problem (impls.parallel.run_tasks):
+timing-only modes never), ONE launch of W workers runs every problem (dataparallel.run_tasks):
 
   grad        the all-reduced gradient of a full batch of N = 6W and 6W + 1 rows, float64 and
               float32, both losses, every activation, vs the NumPy float64 reference at the
@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+import dataparallel as dp
 from harness.check import suite
 from harness.check.agreement import Row, compare
 from harness.check.problems import reference
@@ -36,7 +37,6 @@ from harness.check.table import render
 from harness.check.tolerances import tolerance
 from harness.errors import UsageError
 from impls import contract
-from impls import parallel as dp
 
 EPOCHS_FULL, EPOCHS_MINI = 10, 3
 

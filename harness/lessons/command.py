@@ -6,7 +6,7 @@
    `ast`, this counts what each needed: hand-written gradient lines,
    derivatives written by hand, and lines that exist only for the option.
 2. What data parallelism cost each implementation. Reading the data-parallel
-   engines in impls/parallel/ the same way, this counts each engine's code lines,
+   engines in dataparallel/ the same way, this counts each engine's code lines,
    the collectives written by hand, the shard and reduction bookkeeping lines,
    the lines using the framework's distribution API, and its launch code; what
    all engines share has rows of its own.

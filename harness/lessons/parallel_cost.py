@@ -3,38 +3,45 @@
     from harness.lessons.parallel_cost import parallel_table
     print(parallel_table())   # markdown table + the line numbers each count is made of
 
-The engines: impls/parallel/numpy_mpi.py (handwritten.py + mpi4py, under mpiexec),
-torch_dist.py (torch.distributed, under torchrun), jax_mesh.py (a jit over a Mesh). What all
-three use (SHARED: the public calls, the engine table, the launcher, the task loop, the shard
-plan, the run folder) has rows of its own, so that each engine's own cost shows. multihost.py
-and scaling.py (across hosts, the benchmark) are not training and are left out.
+The engines: dataparallel/numpy_mpi.py (handwritten.py + mpi4py, under mpiexec), torch_dist.py
+(torch.distributed, under torchrun), jax_mesh.py (a jit over a Mesh). What all three use
+(SHARED: the public calls, the engine table, the launcher's watch of the heartbeats, the task
+loop, the shard plan, the run folder) has rows of its own, so that each engine's own cost
+shows. Starting and killing processes is harness/process.py's, shared by the whole project
+(benchmark workers, the check), so it is no cost of data parallelism and not counted here.
+multihost.py and scaling.py (across hosts, the benchmark) are not training and are left out.
 
-The rules, per file; each is syntactic, so a sceptic can re-count by hand:
+The rules, per file. Each is structural: it follows the code's imports, calls and bindings,
+never how a local variable is spelt, so renaming one moves no figure (a test does it), and a
+sceptic can re-count by hand:
 
 code: not blank, not only a comment, not a docstring (cost.code_lines, as the activation lesson).
-A statement "names" a word when the word is one of its names, attributes, keywords, string
-constants or imported names, or a dotted part of what an imported alias stands for
-(`dist` -> torch.distributed). An if / for / while / with is judged by its header alone;
-a def line never (save as part of a BOOKKEEPING function).
 collective: a call whose callee (attribute, name, alias resolved) is in COLLECTIVES: MPI's
     (mpi4py), torch.distributed's, JAX's (lax, multihost_utils): a call the programmer wrote
     and placed. Lower-case `reduce`, `gather`, `scatter`, `scan` are left out: NumPy,
     functools and jax.lax name local work so. Each is one of
     barrier: a callee in BARRIERS (moves no data; here only for the timing);
-    check: inside a function named `drift` (the replicas' agreement check, a test of the
-        scheme: training runs without it);
+    check: inside a function named `drift` (the replicas' agreement check, the engines'
+        protocol: training runs without it);
     in training: any other (here: the all-reduce that makes the local gradients global).
-bookkeeping: sharding the batch and carrying the reduction by hand: every line of a function
-    whose name is in BOOKKEEPING, and any other statement that names one or divides or
-    floor-divides by the global batch size `n` or `-n` (the weight n_r / n, the loss over
-    the global n, the padded shard size ceil(n / W)). BOOKKEEPING: plan.py's shard and
-    buffer vocabulary (my_rows, shard_bounds, layout, buffer_size, the buffer's slots,
-    check_rows: the row audit), and what the engines carry the reduction in: the flat buffer
-    and its views (`buf`, `views`; numpy, torch), the row mask and padded shards (`mask`,
-    `_padded_rows`; jax). Collective lines excluded.
+bookkeeping: lines that exist only for sharding the batch and carrying the reduction by hand.
+    The shard plan (dataparallel/plan.py: shards, the flat buffer's layout and slots, the row
+    audit) is that and nothing else, so every code line of it counts, and elsewhere:
+    a source: a use of the plan (an attribute of it, a name imported from it), or a call to a
+        sharding helper: a function of the same file whose body uses the plan;
+    a sharding helper's every line;
+    a sharded value: what a counted statement binds (a name, `self.attribute`, a loop's
+        target), unless a call to anything but the plan, a helper, a method of a sharded
+        value or `len` makes it (a computation on a shard is not bookkeeping: its result is
+        data), or a call whose argument is a source (an array sized by the plan);
+    a statement that holds a source or reads a sharded value counts, unless its value is a
+        call into the implementations' own math (a function of impls/: the gradient itself).
+    Collective lines excluded. Values that only a jitted function's parameters carry (jax's
+    row mask inside the loss) are not followed: no rule can follow them without the names.
 framework: a statement that names something in DIST_NAMES, a framework's distribution API
     (the MPI world and communicator, torch's process group, its backends, torchrun's RANK /
-    WORLD_SIZE, JAX's Mesh, shardings, shard_map, jax.distributed). Collective lines excluded.
+    WORLD_SIZE, JAX's Mesh, shardings, shard_map, jax.distributed): as an attribute, an
+    imported name, a keyword or a string, never a local name. Collective lines excluded.
 launch: the engine's code lines in engines.py (availability, command lines): its functions,
     by name (ENGINES' patterns), and in a function an `if name == "<engine>":` block that
     returns; after such blocks, the rest of the function goes to the one engine they leave
@@ -48,9 +55,12 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from harness.lessons.bookkeeping import sharding_lines
 from harness.lessons.cost import ROOT, code_lines, spans
 
-PAR = "impls/parallel/"
+PAR = "dataparallel/"
+PLAN = "dataparallel.plan"  # the shard plan: every use of it is sharding
+IMPLS = "impls."  # the implementations' own math: calling it is never bookkeeping
 # (engine file, runs as, the pattern naming its functions in engines.py)
 ENGINES = ((PAR + "numpy_mpi.py", "numpy", r"numpy|mpi"), (PAR + "torch_dist.py", "torch", "torch"),
            (PAR + "jax_mesh.py", "jax", r"jax|xla"))
@@ -65,8 +75,6 @@ COLLECTIVES = set(  # MPI (buffer methods capitalised), torch.distributed, jax.l
     " sync_global_devices".split())
 BARRIERS = {"Barrier", "barrier", "Ibarrier", "monitored_barrier", "sync_global_devices"}
 CHECK_FUNCS = {"drift"}
-BOOKKEEPING = {"my_rows", "shard_bounds", "layout", "buffer_size", "LOSS_SLOT", "ROWS_SLOT",
-               "FIRST_GRAD", "check_rows", "buf", "views", "mask", "_padded_rows"}
 DIST_NAMES = set(  # MPI; torch (and jax.distributed); jax
     "mpi4py MPI COMM_WORLD Get_rank Get_size Abort IN_PLACE"
     " distributed init_process_group destroy_process_group get_backend ReduceOp RANK WORLD_SIZE"
@@ -111,12 +119,12 @@ def _aliases(tree: ast.Module) -> dict[str, str]:
 
 
 def _words(node: ast.AST, aliases: dict[str, str]) -> set[str]:
-    """Every name a node spells: names (an alias's every dotted part too), attributes,
-    keywords, string constants, imported modules and names."""
+    """Every API name a node spells: imported names (an alias's every dotted part too),
+    attributes, keywords, string constants, imported modules and names; never a local name."""
     words = set()
     for n in ast.walk(node):
-        if isinstance(n, ast.Name):
-            words |= {n.id, *aliases.get(n.id, "").split(".")}
+        if isinstance(n, ast.Name) and n.id in aliases:
+            words |= {n.id, *aliases[n.id].split(".")}
         elif isinstance(n, ast.Attribute):
             words.add(n.attr)
         elif isinstance(n, ast.keyword) and n.arg:
@@ -127,14 +135,6 @@ def _words(node: ast.AST, aliases: dict[str, str]) -> set[str]:
             words |= {p for a in n.names for p in a.name.split(".")}
             words |= set((getattr(n, "module", None) or "").split("."))
     return words
-
-
-def _divides_by_n(node: ast.AST) -> bool:
-    def is_n(e):
-        return (isinstance(e, ast.Name) and e.id == "n") or (
-            isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and is_n(e.operand))
-    return any(isinstance(b, ast.BinOp) and isinstance(b.op, (ast.Div, ast.FloorDiv))
-               and (is_n(b.left) or is_n(b.right)) for b in ast.walk(node))
 
 
 def _statements(tree: ast.Module):
@@ -168,26 +168,27 @@ def collectives(tree: ast.Module) -> list[tuple[int, str, str]]:
     return found
 
 
-def parallel_cost(source: str) -> ParallelCost:
-    """Apply the module's rules to one Python source."""
+def parallel_cost(source: str, plan_module: bool = False) -> ParallelCost:
+    """Apply the module's rules to one Python source (`plan_module`: it is the shard plan)."""
     tree = ast.parse(source)
     aliases, code = _aliases(tree), code_lines(source, tree)
-    training, barrier, check, bookkeeping, framework = set(), set(), set(), set(), set()
+    training, barrier, check, framework = set(), set(), set(), set()
     for line, name, func in collectives(tree):
         (barrier if name in BARRIERS else check if func in CHECK_FUNCS else training).add(line)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in BOOKKEEPING:
-            bookkeeping |= _lines(node)
+    bookkeeping = (code - _import_lines(tree)) if plan_module else \
+        sharding_lines(tree, aliases, PLAN)
     for lines, parts in _statements(tree):
-        words = set().union(*(_words(p, aliases) for p in parts))
-        if words & BOOKKEEPING or any(_divides_by_n(p) for p in parts):
-            bookkeeping |= lines
-        if words & DIST_NAMES:
+        if set().union(*(_words(p, aliases) for p in parts)) & DIST_NAMES:
             framework |= lines
     bookkeeping -= training | barrier | check
     framework -= training | barrier | check
     sets = (code, training, barrier, check, bookkeeping, framework)
     return ParallelCost(*(tuple(sorted(s & code)) for s in sets))
+
+
+def _import_lines(tree: ast.Module) -> set[int]:
+    return {n for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+            for n in _lines(node)}
 
 
 def launch_lines(source: str) -> dict[str, set[int]]:
@@ -219,7 +220,7 @@ def measure(root: Path = ROOT) -> tuple[dict, dict, dict]:
     eng_code, by_engine = code_lines(eng_src), launch_lines(eng_src)
     launch = {rel: by_engine[name] & eng_code for rel, name, _ in ENGINES}
     engines = {rel: parallel_cost(read[rel]) for rel, _, _ in ENGINES}
-    shared = {rel: parallel_cost(read[rel]) for rel in SHARED}
+    shared = {rel: parallel_cost(read[rel], rel == PAR + "plan.py") for rel in SHARED}
     rest = eng_code - set().union(*launch.values())
     shared[PAR + "engines.py"] = shared[PAR + "engines.py"].restrict(rest)
     return engines, launch, shared

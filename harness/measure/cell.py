@@ -1,39 +1,26 @@
-"""A one-shot job in a fresh process: `python -m harness.measure.cell < job.json`.
+"""The one-shot jobs of a benchmark process: they answer once and the process exits.
 
-The parent (harness/measure/launch.py) writes a typed `Job` (harness/measure/spec.py)
-to stdin and reads the result line after MARKER. Jobs: `probe` (which series can
-run: imports the frameworks here, never in the parent) and `tta` (time to accuracy).
-Timed cells and the matmul peak are served by long-lived workers instead
-(harness/measure/worker.py), so their blocks can be interleaved.
+    probe   which series can run: imports the frameworks here, never in the parent
+    tta     time to accuracy
+    grads   one float32 loss_and_grads against the float64 reference (the smoke's check)
 
-The parent sets the thread budget in the environment before this process starts;
-here we pin CPU affinity (the one lever XLA respects) before anything imports a
-BLAS, then call the implementation's set_threads. The harness never calls a
-framework: the device is waited for only through `Session.sync()`. An error inside
-a job becomes a "failed" result with the exception as the reason; a crash or a hang
-is caught by the parent.
+`python -m harness.measure.worker` runs them (harness/measure/worker.py: the process, its
+pinning and its messages); timed cells and the matmul peak are served there in blocks.
+The harness never calls a framework: the device is waited for only through `Session.sync()`.
+An error inside a job becomes a "failed" result with the exception as the reason; a crash or
+a hang is caught by the parent (harness/process.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import sys
 import time
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # only the standard library before the CPUs are pinned (see main)
+if TYPE_CHECKING:  # only the standard library before the CPUs are pinned (worker.py's main)
     from harness.measure.spec import Job
 
-MARKER = "@@cell-result@@ "  # the result line; anything else on stdout is framework chatter
-
-
-def _pin(cpus) -> list[int] | None:
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, cpus)
-        return sorted(os.sched_getaffinity(0))
-    return None
+TF32_SANITY = 1e-2  # TF32 grads: far above TF32's ~1e-3, far below any real bug's error
 
 
 def _ready(job: Job, series):
@@ -112,27 +99,49 @@ def job_probe(job: Job) -> dict:
     return {"status": "ok", "available": out}
 
 
-JOBS = {"tta": job_tta, "probe": job_probe}
+def job_grads(job: Job) -> dict:
+    """One float32 loss_and_grads of the cell's series on the check's problem (bce, sigmoid),
+    against the float64 NumPy reference: the smoke's grads step. TF32 (timing-only) modes are
+    held to a sanity bound only: their matmuls carry ~1e-3 by design."""
+    import impls
+    from harness.check.agreement import compare
+    from harness.check.problems import make_problem, reference
+    from harness.check.suite import F, H, K, N
 
-
-def main() -> int:
-    raw = json.loads(sys.stdin.read())
-    # Pin first: threads a BLAS starts when NumPy is imported inherit this affinity, and
-    # threads started before it would not. So nothing above imports NumPy.
-    cpus = _pin(raw["settings"]["cpus"])
-    from harness.codec import from_dict
-    from harness.measure.spec import Job
-
+    s = job.cell.series
+    impl = impls.get(s.impl)
+    ok, why = impl.available(s.device, s.mode)  # imports the framework
+    if not ok:
+        return {"status": "unavailable", "reason": why}
+    p = make_problem(N, F, H, K, seed=0).cast("float32")
+    t0 = time.perf_counter()
     try:
-        job = from_dict(Job, raw)
-        result = JOBS[job.kind](job)
+        L, G = impl.loss_and_grads(p.params, p.X, p.T, loss="bce", dtype="float32",
+                                   device=s.device, mode=s.mode, activation="sigmoid")
     except Exception as exc:
-        result = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]}
-    result["cpus"] = cpus
-    sys.stdout.write("\n" + MARKER + json.dumps(result, default=str) + "\n")
-    sys.stdout.flush()
-    return 0
+        return {"status": "ok", "ok": False, "error": one_line(exc)}
+    seconds = time.perf_counter() - t0
+    L0, G0 = reference(p.params, p.X, p.T, "bce", "sigmoid")
+    rows = compare({"loss": L0, **G0}, {"loss": L, **G}, "grad", "float32", N, K, impl=s.impl,
+                   mode=s.mode, device=s.device, loss="bce", activation="sigmoid",
+                   problem=p.name)
+    errors = [r.worst_error for r in rows]
+    timing_only = s.mode in impl.timing_only
+    if timing_only:
+        good = all(e is not None and e <= TF32_SANITY for e in errors)
+        error = "" if good else (f"worst error {max(e or math.inf for e in errors):.2e} > "
+                                 f"the TF32 sanity bound {TF32_SANITY:g}")
+    else:
+        good = all(r.ok for r in rows)
+        error = next((r.message() for r in rows if not r.ok), "")
+    return {"status": "ok", "ok": good, "error": error, "timing_only": timing_only,
+            "seconds": seconds,
+            "worst_error": max((e for e in errors if e is not None), default=None),
+            "tolerance": TF32_SANITY if timing_only else rows[0].tolerance}
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def one_line(exc: BaseException) -> str:
+    return (f"{type(exc).__name__}: {exc}".splitlines() or ["?"])[0][:300]
+
+
+JOBS = {"tta": job_tta, "probe": job_probe, "grads": job_grads}

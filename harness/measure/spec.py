@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from harness.config import Config
 from harness.measure.timing import Policy
+from impls import contract
 from impls.contract import flops_per_step
 
 
@@ -31,6 +32,9 @@ class Series:
 
     def __str__(self) -> str:
         return f"{self.impl}/{self.mode}/{self.device}"  # the key of meta.json's impl_info
+
+
+BASELINE = Series("numpy", "default", "cpu")  # hand-written NumPy: the default baseline
 
 
 @dataclass(frozen=True)
@@ -50,20 +54,24 @@ class Size:
 
 @dataclass(frozen=True)
 class Cell:
-    """One timed cell: a series at one dtype and size (a row of cells.csv)."""
+    """One timed cell: a series at one dtype and size (a row of cells.csv); with `workers` > 1
+    or a `launch`, one configuration of the scaling run (a row of scaling.csv)."""
 
     impl: str
     mode: str
     device: str
     dtype: str
     size: Size
+    launch: str = ""  # data parallel: mpiexec, torchrun, process, processes, devices
+    workers: int = 1  # data parallel: W worker processes (or devices)
 
     @property
     def series(self) -> Series:
         return Series(self.impl, self.mode, self.device)
 
     def __str__(self) -> str:
-        return f"{self.impl}/{self.mode} {self.device} {self.dtype} {self.size.name}"
+        text = f"{self.impl}/{self.mode} {self.device} {self.dtype} {self.size.name}"
+        return text + (f" {self.launch} W={self.workers}" if self.launch else "")
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,9 @@ class TtaGoal:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What every process of one benchmark run shares (stored as meta.json's `settings`)."""
+    """What every process of one benchmark run shares (stored as meta.json's `settings`):
+    the profile's shared fields (harness/bench/profiles.py's `settings()` copies them by name)
+    and the command line's. Validated when built, so a child never meets a bad value."""
 
     threads: int  # thread budget of every cell
     cpus: tuple[int, ...] | None  # CPUs every cell is pinned to (None: no affinity control)
@@ -111,12 +121,30 @@ class RunSettings:
     seed: int
     activation: str  # the hidden activation of every timed cell
     policy: Policy  # how a cell's steady step is timed
-    time_limit_s: float  # a cell running longer is killed ("timeout")
+    time_limit_s: float  # work: a block (or a whole data-parallel launch) longer is killed
     peak_n: int  # matrix size of the matmul-peak measurement
     peak_n_cpu: int  # ... on the CPU
     check: bool  # run the check report first
     check_timeout_s: float
     wall_budget_s: float | None  # no job starts after this many seconds (None: unbounded)
+    # start-up: a worker's import, set-up, first call (compile) and warm-up; None: time_limit_s
+    start_limit_s: float | None = None
+    baseline: Series = BASELINE  # every speed-up is over this series (same dtype and size)
+
+    def __post_init__(self):
+        contract.check_number("threads", self.threads, "positive int")
+        contract.check_loss(self.loss)
+        contract.check_activation(self.activation)
+        for name in ("lr", "time_limit_s", "check_timeout_s", "start_limit_s", "wall_budget_s"):
+            value = getattr(self, name)
+            if value is not None or name in ("lr", "time_limit_s", "check_timeout_s"):
+                contract.check_number(name, value, "positive")
+        for name in ("peak_n", "peak_n_cpu"):
+            contract.check_number(name, getattr(self, name), "positive int")
+
+    @property
+    def start_limit(self) -> float:
+        return self.start_limit_s or self.time_limit_s
 
     def problem(self, cell: Cell) -> Config:
         """The cell's problem as a run config: teacher data of the cell's size, this run's
@@ -132,17 +160,18 @@ class RunSettings:
         return dataclasses.replace(goal.tta.config, dtype=goal.dtype, device=goal.device)
 
 
-JOB_KINDS = ("probe", "tta", "time", "peak")  # one-shot (cell.py); served by a worker
+JOB_KINDS = ("probe", "tta", "grads", "time", "peak")  # one-shot (cell.py); served in blocks
 
 
 @dataclass(frozen=True)
 class Job:
-    """One process's work: probe and tta run once in harness/measure/cell.py; time (a cell)
-    and peak (a device's matmul peak) are served in blocks by harness/measure/worker.py."""
+    """One process's work (python -m harness.measure.worker): probe, tta and grads answer once
+    (harness/measure/cell.py); time (a cell) and peak (a device's matmul peak) are served in
+    blocks."""
 
     kind: str  # one of JOB_KINDS
     settings: RunSettings
-    cell: Cell | None = None  # time
+    cell: Cell | None = None  # time, grads
     goal: TtaGoal | None = None  # tta
     series: tuple[Series, ...] = ()  # probe: whose availability to report
     device: str | None = None  # peak: which device's matmul peak to measure

@@ -36,12 +36,17 @@ class Policy:
     samples_per_block: int = 3  # a round's value for a cell is the median of its samples
     rounds: int = 10  # 9 or more: a distribution-free 95% interval for a median needs 9
     warmup_max_s: float = 2.0  # a very slow step ends the warm-up early
+    # Data-parallel launches time a fixed number of steps per sample, by size name (their
+    # workers are not calibrated); empty: calibrated to sample_s, as every cell is.
+    block_steps: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self):
         if not (self.warmup_steps >= 0 and self.sample_s > 0 and self.warmup_max_s > 0):
             raise ValueError("warmup_steps >= 0, sample_s > 0 and warmup_max_s > 0 required")
         if self.samples_per_block < 1 or self.rounds < 1:
             raise ValueError("samples_per_block and rounds must be at least 1")
+        if any(steps < 1 for _, steps in self.block_steps):
+            raise ValueError("block_steps must be at least 1 per size")
 
     def target_sample_s(self, resolution: float = 1e-9) -> float:
         """Sample length: at least sample_s and 1000x the clock resolution."""

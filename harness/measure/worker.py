@@ -1,46 +1,35 @@
-"""A long-lived benchmark worker: one cell (or the matmul peak) set up once, then timed in short
-blocks on request, so the parent can interleave every cell's blocks over the whole run.
+"""A benchmark process: one job, in a fresh process, set up once and, for a timed cell or the
+matmul peak, timed in short blocks on request, so the parent can interleave every cell's blocks
+over the whole run.
 
-    python -m harness.measure.worker        # driven by harness/measure/pool.py, never by hand
+    python -m harness.measure.worker        # started by harness/measure/pool.py, never by hand
 
-Protocol (one JSON object per line; replies on stdout after MARKER, anything else on
-stdout is framework chatter):
-    parent -> {Job as JSON}                 the cell ("time") or the device ("peak")
-    worker -> {"status": "ready", setup_s, first_call_s, steps_per_sample, ...}
+Messages (harness/process.py's channel: one JSON object a line, on pipes of their own):
+    parent -> {Job as JSON}                 harness.measure.spec.Job
+    one-shot jobs (probe, tta, grads):
+    worker -> {"status": ..., ...}          the result (harness/measure/cell.py), then exit
+    served jobs (time: a cell, peak: a device's matmul peak):
+    worker -> {"status": "ready", ...}      harness.measure.records.Ready's fields
     parent -> {"op": "block", "samples": S}
     worker -> {"samples": [seconds per step, S of them]}
     parent -> {"op": "stop"}
-    worker -> {"status": "ok" | "diverged", "final_loss": ..., "info": {...}}
-A failure replies {"status": "failed", "reason": ...} and exits. The worker waits for its
-next command in a blocking read: an idle worker uses no CPU itself (what its thread pools
-do after a block is measured and recorded by harness/measure/pool.py's users).
+    worker -> {"status": "ok" | "diverged", "final_loss": ..., "info": {...}}   (Final)
+A failure replies {"status": "failed" | "unavailable", "reason": ...} and exits. The worker
+waits for its next message in a blocking read: an idle worker uses no CPU itself (what its
+thread pools do after a block is measured by the parent: process.Child.wait_quiet).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import time
 
-MARKER = "@@worker@@ "
-
-
-def _reply(obj: dict) -> None:
-    sys.stdout.write("\n" + MARKER + json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def _pin(cpus) -> list[int] | None:
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, cpus)
-        return sorted(os.sched_getaffinity(0))
-    return None
+from harness import process  # the standard library only: nothing here may start a BLAS yet
 
 
 def _cell_stepper(job, out: dict):
-    """Set up the cell's session: (step, sync, value, info) or None if unavailable.
+    """Set up the cell's session: (step, sync, value, info, memory_peak) or None if unavailable.
 
     Fills `out` with import_s, setup_s, first_call_s and the memory fields: RSS is read
     around setup and the first call (reading /proc costs the steps nothing).
@@ -81,19 +70,14 @@ def _cell_stepper(job, out: dict):
     return (lambda: s.step(batch)), s.sync, s.value, impl.info(cell.device, cell.mode), memory_peak
 
 
-def _peak_stepper(job, out: dict):
+def serve(job, channel) -> None:
     from harness.measure.peak import peak_stepper
-
-    return peak_stepper(job, out)
-
-
-def serve(job) -> None:
     from harness.measure.timing import Timer
 
     out: dict = {}
-    made = (_cell_stepper if job.kind == "time" else _peak_stepper)(job, out)
+    made = (_cell_stepper if job.kind == "time" else peak_stepper)(job, out)
     if made is None:
-        _reply(out)
+        channel.send(out)
         return
     step, sync, value, info, memory_peak = made
     policy = job.settings.policy
@@ -101,33 +85,40 @@ def serve(job) -> None:
     out["warmup_steps"] = timer.warmup(policy.warmup_steps, max_s=policy.warmup_max_s)
     out.update(memory_peak())
     k, _ = timer.calibrate(policy.target_sample_s(timer.resolution))
-    _reply({**out, "status": "ready", "steps_per_sample": k})
-    for line in sys.stdin:
-        command = json.loads(line)
+    channel.send({**out, "status": "ready", "steps_per_sample": k})
+    while (command := channel.receive()) is not None:
         if command["op"] == "block":
-            samples = [timer.block(k) / k for _ in range(int(command["samples"]))]
-            _reply({"samples": samples})
+            channel.send({"samples": [timer.block(k) / k for _ in range(int(command["samples"]))]})
         elif command["op"] == "stop":
             loss = value(timer.last)
             status = "ok" if math.isfinite(loss) else "diverged"
             result = {"status": status, "final_loss": loss, "info": info}
             if status == "diverged":
                 result["reason"] = f"non-finite loss {loss} after {timer.steps_run + 1} steps"
-            _reply(result)
+            channel.send(result)
             return
 
 
 def main() -> int:
-    raw = json.loads(sys.stdin.readline())
-    # Pin first: threads a BLAS starts when NumPy is imported inherit this affinity.
-    _pin(raw["settings"]["cpus"])
+    # Pin first: threads a BLAS starts when NumPy is imported inherit this affinity, and
+    # threads started before it would not. So nothing above imports NumPy.
+    cpus = process.child_setup()
+    channel = process.channel()
+    raw = channel.receive()
+    if raw is None:
+        return 0  # the parent is gone
     from harness.codec import from_dict
+    from harness.measure.cell import JOBS, one_line
     from harness.measure.spec import Job
 
     try:
-        serve(from_dict(Job, raw))
+        job = from_dict(Job, raw)
+        if job.kind in JOBS:
+            channel.send({**JOBS[job.kind](job), "cpus": cpus})
+        else:
+            serve(job, channel)
     except Exception as exc:
-        _reply({"status": "failed", "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+        channel.send({"status": "failed", "reason": one_line(exc)})
     return 0
 
 

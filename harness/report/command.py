@@ -7,10 +7,11 @@ report is harness/report/multi.py's, written into DIR (required: no run folder i
 
 A view over stored results, never a re-run: it reads only the run folder's
 meta.json, cells.csv, tta.csv and check.json (schema in docs/architecture.md)
-and never imports a framework. `render(run_dir)` is what `bench --report`
-calls. The folder is loaded by harness/report/load.py; each section is one
-function in a module of this package (setup, agreement, speed, costs,
-outcomes), and the figures are harness/report/plots.py's. A missing file, a
+and never imports a framework. Which report a folder gets is what its meta.json's `kind`
+says (harness/store: a scaling run's has its own, harness/report/scaling.py).
+`render(run_dir)` is what `bench --report` calls. The folder is loaded by
+harness/report/load.py; each section is one function in a module of this package (setup,
+agreement, speed, costs, outcomes), and the figures are harness/report/plots.py's. A missing file, a
 failed cell or another schema shortens a section with an explanation; it never
 stops the report.
 """
@@ -27,7 +28,7 @@ from harness.report.load import load
 from harness.report.outcomes import sec_memory, sec_peer, sec_tta
 from harness.report.setup import sec_not_run, sec_setup
 from harness.report.speed import sec_speed
-from harness.store import REPORT, SCALING, atomic_write
+from harness.store import REPORT, atomic_write, folder_kind
 
 HOW_TO_READ = (
     "_How to read this report: a **cell** is one implementation and mode, on one device, in one"
@@ -54,7 +55,7 @@ SECTIONS = [
 def render(run_dir: Path, out: Path | None = None) -> Path:
     """Write report.md (atomically) and the PNGs into `out` (default: `run_dir` itself);
     return report.md's path. The figures are named in report.md relative to it."""
-    if (Path(run_dir) / SCALING).exists():  # bench --profile scaling: a report of its own
+    if folder_kind(run_dir) == "scaling":  # meta.json says so: a report of its own
         from harness.report.scaling import render as render_scaling
 
         return render_scaling(run_dir, out)
@@ -91,7 +92,7 @@ def main(args) -> int:
     if len(runs) > 1 and args.out is None:
         raise UsageError(f"{len(runs)} run folders make one report, which needs a folder of"
                          " its own: add --out DIR")
-    if len(runs) > 1 and (scaling := [r for r in runs if (Path(r) / SCALING).exists()]):
+    if len(runs) > 1 and (scaling := [r for r in runs if folder_kind(r) == "scaling"]):
         raise UsageError(f"{scaling[0]} is a scaling run: it has a report of its own"
                          f" (python -m harness report {scaling[0]})")
     try:

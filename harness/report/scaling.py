@@ -3,7 +3,8 @@
     from harness.report.scaling import render
     render(Path("results/20261127-040000-scaling"))   # report.md + scaling.png in the folder
 
-`python -m harness report RUN_DIR` comes here when the folder holds scaling.csv. It reads
+`python -m harness report RUN_DIR` comes here when the folder's meta.json says its kind is
+"scaling". It reads
 meta.json and scaling.csv only (harness/store.py), never re-runs anything, and a missing or
 broken file shortens the report with a sentence instead of stopping it.
 """
@@ -73,17 +74,29 @@ def _ok(rows) -> pd.DataFrame:
     return ok
 
 
+def _first(meta: dict, *paths: str):
+    """The first of `paths` that meta.json has (a run's settings were written two ways: before
+    the one profile type, and after; each report renders from what its run wrote)."""
+    for path in paths:
+        if (v := dig(meta, path)) is not None:
+            return ", ".join(map(str, v)) if isinstance(v, list) else v
+    return "?"
+
+
 def _setup(meta: dict, rows, out: Path) -> str:
     facts = setup_facts(RunData(Path("."), meta, None, None, None))
-    s = meta.get("settings") or {}
     lines = [md_table(facts) if len(facts) else "_No metadata: `meta.json` is missing._"]
     lines.append(
-        f"Each launch: {dig(meta, 'profile.warmup_steps', '?')} warm-up steps, then"
-        f" {dig(meta, 'profile.blocks', '?')} plain blocks and as many profiled ones per size;"
-        f" {s.get('rounds', '?')} rounds, launches shuffled in each (seed"
-        f" {s.get('order_seed', '?')}); {s.get('dtype', '?')}, loss {s.get('loss', '?')}, learning"
-        f" rate {s.get('lr', '?')}; {s.get('threads_per_worker', '?')} thread per worker, each"
-        " worker pinned to one core.")
+        f"Each launch: {_first(meta, 'profile.warmup_steps', 'settings.policy.warmup_steps')}"
+        " warm-up steps, then"
+        f" {_first(meta, 'profile.blocks', 'settings.policy.samples_per_block')} plain blocks"
+        " and as many profiled ones per size;"
+        f" {_first(meta, 'settings.rounds', 'settings.policy.rounds')} rounds, launches"
+        f" shuffled in each (seed {_first(meta, 'settings.order_seed', 'settings.seed')});"
+        f" {_first(meta, 'settings.dtype', 'profile.dtypes')}, loss"
+        f" {_first(meta, 'settings.loss')}, learning rate {_first(meta, 'settings.lr')};"
+        f" {_first(meta, 'settings.threads_per_worker', 'settings.threads')} thread per worker,"
+        " each worker pinned to one core.")
     launches = meta.get("launches") or {}
     if launches:
         table = pd.DataFrame([{"launch": name, "launcher": u.get("launcher"),

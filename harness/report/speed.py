@@ -1,4 +1,5 @@
-"""The speed section: step times across sizes, speed-ups over hand-written NumPy, crossovers.
+"""The speed section: step times across sizes, speed-ups over the run's baseline (hand-written
+NumPy unless its profile names another series; meta.json's settings), crossovers.
 
     from harness.report.speed import sec_speed
 
@@ -18,6 +19,9 @@ from harness.report import plots
 from harness.report.crossovers import crossovers, device_crossover, fmt_ratio, pair_ratio
 from harness.report.load import RunData
 from harness.report.tables import (
+    baseline,
+    baseline_name,
+    is_baseline,
     md_table,
     pivot,
     size_order,
@@ -27,11 +31,11 @@ from harness.report.tables import (
 )
 
 
-def _versus_numpy(ratios: pd.DataFrame) -> str:
+def _versus_baseline(ratios: pd.DataFrame, base, name: str) -> str:
     """One clause per series: at which sizes it is clearly faster, clearly slower, or neither."""
     sizes = size_order(ratios)
     said = []
-    for label, g in ratios[ratios["impl"] != "numpy"].groupby("label"):
+    for label, g in ratios[~is_baseline(ratios, base)].groupby("label"):
         g = g.set_index("size").reindex([s for s in sizes if s in set(g["size"])])
         by = {}
         for size, row in g.iterrows():
@@ -44,7 +48,7 @@ def _versus_numpy(ratios: pd.DataFrame) -> str:
         else:
             said.append(f"{label} is " + ", ".join(f"{k} at {words(v)}"
                                                    for k, v in said_kinds.items()))
-    return ("Against hand-written NumPy (judged on the interval, not the median alone): "
+    return (f"Against {name} (judged on the interval, not the median alone): "
             + "; ".join(said) + ".") if said else ""
 
 
@@ -97,24 +101,27 @@ def sec_speed(run: RunData) -> str:
     parts = [text, "", f"![step time]({plots.speed(ok, run.out, gpu_from=gpu_from)})", "",
              md_table(pivot(times, "shown", str))]
     ratios = ok[ok["speedup"].notna()] if "speedup" in ok else ok.iloc[0:0]
+    base, name = baseline(run.meta), baseline_name(run.meta)
+    whose = "NumPy's" if name == "hand-written NumPy" else f"{name}'s"
     if ratios.empty:
-        parts += ["", "_No hand-written NumPy cell ran beside the others, so there is no"
+        parts += ["", f"_No {name} cell ran beside the others, so there is no"
                       " speed-up baseline._"]
     else:
+        mine = is_baseline(ratios, base)
         ratios = ratios.assign(shown=[
             with_interval(x, lo, hi, lambda v: f"{v:.3g}x")
-            + ("" if verdict(lo, hi) != "no clear difference" or imp == "numpy" else " ≈")
-            for x, lo, hi, imp in zip(ratios["speedup"], ratios["speedup_low"],
-                                      ratios["speedup_high"], ratios["impl"], strict=True)])
-        others = ratios[ratios["impl"] != "numpy"]
-        said = ("Speed-up over hand-written NumPy (above 1 = faster): in every round, NumPy's"
+            + ("" if verdict(lo, hi) != "no clear difference" or own else " ≈")
+            for x, lo, hi, own in zip(ratios["speedup"], ratios["speedup_low"],
+                                      ratios["speedup_high"], mine, strict=True)])
+        others = ratios[~mine]
+        said = (f"Speed-up over {name} (above 1 = faster): in every round, {whose}"
                 " step time divided by the series', then the median over rounds, with its 95%"
                 " interval. `≈` marks an interval that holds 1: no clear difference.")
         if len(others):
             top = others.loc[others["speedup"].idxmax()]
             said += (f" The largest is {top['speedup']:.3g}x [{top['speedup_low']:.3g},"
                      f" {top['speedup_high']:.3g}], by {top['label']} at size {top['size']}."
-                     f" {_versus_numpy(ratios)}")
+                     f" {_versus_baseline(ratios, base, name)}")
         parts += ["", said, "", f"![speed-up]({plots.speedup(ratios, run.out)})", "",
                   md_table(pivot(ratios, "shown", str))]
     cross = crossovers(ok, run.rounds)

@@ -64,10 +64,38 @@ def pivot(df: pd.DataFrame, values: str, fmt) -> pd.DataFrame:
     return table.rename_axis(columns=None).reset_index()
 
 
-def numpy_baseline(ok: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Each cell joined with hand-written NumPy's value of `column` at its dtype and size."""
-    base = ok[(ok["impl"] == "numpy") & (ok["device"] == "cpu")][["dtype", "size", column]]
-    return ok.merge(base.drop_duplicates(["dtype", "size"]), on=["dtype", "size"],
+BASELINE = ("numpy", "default", "cpu")  # hand-written NumPy, where meta.json names none
+
+
+def baseline(meta: dict) -> tuple[str, str, str]:
+    """(impl, mode, device) of the run's speed-up baseline, as its meta.json's settings say
+    (runs written before it was a setting: hand-written NumPy)."""
+    b = dig(meta, "settings.baseline")
+    if isinstance(b, dict) and all(isinstance(b.get(k), str) for k in ("impl", "mode", "device")):
+        return b["impl"], b["mode"], b["device"]
+    return BASELINE
+
+
+def baseline_name(meta: dict) -> str:
+    """How the report names the baseline: 'hand-written NumPy', or 'IMPL MODE'."""
+    b = baseline(meta)
+    return "hand-written NumPy" if b == BASELINE else f"{b[0]} {b[1]}"
+
+
+def is_baseline(df: pd.DataFrame, base: tuple[str, str, str] = BASELINE) -> pd.Series:
+    """Rows of `df` that are the baseline series."""
+    return (df["impl"] == base[0]) & (df["mode"] == base[1]) & (df["device"] == base[2])
+
+
+def numpy_baseline(ok: pd.DataFrame, column: str,
+                   base: tuple[str, str, str] = BASELINE) -> pd.DataFrame:
+    """Each cell joined with the baseline's value of `column` at its dtype and size (suffix
+    _numpy: by default the baseline is hand-written NumPy)."""
+    rows = ok[(ok["impl"] == base[0]) & (ok["device"] == base[2])]
+    if base != BASELINE:
+        rows = rows[rows["mode"] == base[1]]
+    rows = rows[["dtype", "size", column]]
+    return ok.merge(rows.drop_duplicates(["dtype", "size"]), on=["dtype", "size"],
                     suffixes=("", "_numpy"))
 
 

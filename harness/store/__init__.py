@@ -2,7 +2,8 @@
 
     from harness.store import CellKey, RunFolder
     folder = RunFolder.create("results", "default", meta)   # results/20250101-120000-default/
-    folder.add_cell(row, samples=[...]); folder.flush()     # tables rewritten atomically
+    folder.add_cell(row, blocks); folder.flush()            # a CellRow and its Block records
+    folder.rows()                                           # the cells, typed (CellRow)
     folder = RunFolder.open("results/20250101-120000-default")  # --resume, compare
     cells = read_frame(folder_path, CELLS)                  # report: a pandas view
 
@@ -13,7 +14,8 @@ place with os.replace, which is atomic on POSIX: a reader (or a Ctrl-C) sees the
 old file or the new one, never half of one. After each finished cell the tables
 are rewritten, samples.csv first and cells.csv last, so cells.csv is the commit
 record: samples of a cell missing from cells.csv are dropped on load and the
-cell is simply run again on --resume.
+cell is simply run again on --resume. Every row is typed on its way in and out (CellRow,
+harness/codec.py): a value that does not parse as its column's type is named, never guessed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.codec import as_text, from_row, to_row
 from harness.measure.machine import utc_now
 from harness.store.files import (  # noqa: F401  (re-exported: the store's public face)
     _number,
@@ -51,9 +54,48 @@ from harness.store.schema import (  # noqa: F401  (re-exported)
     TTA,
     TTA_COLUMNS,
     CellKey,
+    CellRow,
     ScalingKey,
+    ScalingRow,
     TtaKey,
+    TtaRow,
 )
+
+KINDS = ("cells", "scaling")  # what a run folder holds (meta.json's `kind`; see kind_of)
+
+
+def kind_of(meta: dict) -> str:
+    """The kind of run a folder holds, as its meta.json says. Folders written before the kind
+    was recorded for every run are bench runs (scaling runs have always recorded theirs)."""
+    kind = meta.get("kind", "cells") if isinstance(meta, dict) else "cells"
+    if kind not in KINDS:
+        raise ValueError(f"meta.json's kind {kind!r} is not one of {', '.join(KINDS)}")
+    return kind
+
+
+def folder_kind(path) -> str:
+    """The kind of run in folder `path`, from its meta.json ("cells" when it cannot be read:
+    the reader of a broken folder then says what is missing)."""
+    try:
+        return kind_of(read_json(Path(path), META))
+    except (OSError, ValueError):
+        return "cells"
+
+
+def sample_rows(blocks) -> list[dict]:
+    """samples.csv rows of Block records (harness.measure.records): one per sample."""
+    return [{**CellKey.of(b.key)._asdict(), "round": b.round, "position": b.position,
+             "sample": i, "seconds_per_step": s.seconds_per_step}
+            for b in blocks for i, s in enumerate(b.samples)]
+
+
+def scaling_sample_rows(blocks) -> list[dict]:
+    """scaling_samples.csv rows: one per plain block of a launch, the profiled phases beside."""
+    return [{**ScalingKey.of(b.key)._asdict(), "round": b.round, "position": b.position,
+             "block": i, "seconds_per_step": s.seconds_per_step, "cpu_per_wall": s.cpu_per_wall,
+             "compute_s": s.compute_s, "wait_s": s.wait_s, "comm_s": s.comm_s,
+             "update_s": s.update_s}
+            for b in blocks for i, s in enumerate(b.samples)]
 
 
 class FolderLocked(ValueError):
@@ -117,6 +159,9 @@ class RunFolder:
             raise ValueError(f"{meta_path} cannot be read: {exc.strerror}") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{meta_path} is not a JSON object")
+        if kind_of(meta) != "cells":
+            raise ValueError(f"{path} is a {kind_of(meta)} run (meta.json's kind): it has no "
+                             f"{CELLS} to open")
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"{path}: schema_version {meta.get('schema_version')!r}, "
                              f"this code reads {SCHEMA_VERSION}")
@@ -126,8 +171,13 @@ class RunFolder:
         for i, row in enumerate(read_csv(path / CELLS), start=2):
             if None in row.values() or None in row or row.get("status") not in STATUSES:
                 dropped.append(f"{CELLS} line {i}: incomplete row, its cell will be rerun")
-            else:
-                cells.append(row)
+                continue
+            try:
+                from_row(CellRow, row, f"{CELLS} line {i}")
+            except ValueError as exc:
+                dropped.append(f"{exc}; its cell will be rerun")
+                continue
+            cells.append(row)
         done = {CellKey.of(r) for r in cells}
         samples = []
         for i, row in enumerate(read_csv(path / SAMPLES), start=2):
@@ -136,8 +186,16 @@ class RunFolder:
             _number(row, "seconds_per_step", f"{SAMPLES} line {i}")
             _number(row, "round", f"{SAMPLES} line {i}")
             samples.append(row)
-        tta = [r for r in read_csv(path / TTA) if None not in r.values()
-               and r.get("status") in STATUSES]
+        tta = []
+        for i, row in enumerate(read_csv(path / TTA), start=2):
+            try:  # a torn or mistyped row is run again
+                if None not in row.values() and None not in row:
+                    from_row(TtaRow, row, f"{TTA} line {i}")
+                    tta.append(row)
+                    continue
+            except ValueError:
+                pass
+            dropped.append(f"{TTA} line {i}: incomplete or mistyped row, its run will be redone")
         return cls(path, meta, cells, samples, tta, dropped)
 
     @contextlib.contextmanager
@@ -169,16 +227,29 @@ class RunFolder:
     def done_tta(self) -> set[TtaKey]:
         return {TtaKey.of(r) for r in self.tta}
 
-    def add_cell(self, row: dict, samples: list[dict] = ()) -> None:
-        """A finished cell and its samples (rows of SAMPLE_COLUMNS without the key)."""
-        if row.get("status") not in STATUSES:
-            raise ValueError(f"cell status must be one of {STATUSES}, got {row.get('status')!r}")
-        key = CellKey.of(row)._asdict()
-        self.samples += [{**key, **s} for s in samples]
-        self.cells.append(row)
+    def add_cell(self, row: CellRow | dict, samples=()) -> None:
+        """A finished cell and its samples: Block records, or rows of SAMPLE_COLUMNS without the
+        key. A dict row is typed first (CellRow: ValueError naming a bad value). Kept as the
+        text it is stored as, like the rows of a folder that was opened."""
+        if not isinstance(row, CellRow):
+            row = from_row(CellRow, {k: as_text(v) for k, v in row.items()}, CELLS)
+        text = to_row(row)
+        key = CellKey.of(text)._asdict()
+        blocks = [s for s in samples if not isinstance(s, dict)]
+        self.samples += [{k: as_text(v) for k, v in r.items()} for r in sample_rows(blocks)]
+        self.samples += [{**key, **{k: as_text(v) for k, v in s.items()}} for s in samples
+                         if isinstance(s, dict)]
+        self.cells.append(text)
 
-    def add_tta(self, row: dict) -> None:
-        self.tta.append(row)
+    def rows(self) -> list[CellRow]:
+        """The cells, typed."""
+        return [from_row(CellRow, r) for r in self.cells]
+
+    def add_tta(self, row: TtaRow | dict) -> None:
+        """A finished time-to-accuracy run (a dict is typed first: TtaRow)."""
+        if not isinstance(row, TtaRow):
+            row = from_row(TtaRow, {k: as_text(v) for k, v in row.items()}, TTA)
+        self.tta.append(to_row(row))
 
     def flush(self) -> None:
         """Rewrite all three tables; samples first, cells.csv (the commit record) last."""
@@ -186,9 +257,11 @@ class RunFolder:
         atomic_write(self.path / TTA, csv_text(TTA_COLUMNS, self.tta))
         atomic_write(self.path / CELLS, csv_text(CELL_COLUMNS, self.cells))
 
-    def write_table(self, name: str, columns: tuple[str, ...], rows: list[dict]) -> None:
-        """Any other table of the folder (a scaling run's), rewritten whole, atomically."""
-        atomic_write(self.path / name, csv_text(columns, rows))
+    def write_table(self, name: str, columns: tuple[str, ...], rows: list) -> None:
+        """Any other table of the folder (a scaling run's), rewritten whole, atomically; rows
+        are typed records (ScalingRow) or dicts."""
+        atomic_write(self.path / name, csv_text(columns, [
+            r if isinstance(r, dict) else to_row(r) for r in rows]))
 
     def save_meta(self) -> None:
         self.write_json(META, self.meta)

@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from harness.codec import as_text
 
 
 def _file_mode() -> int:
@@ -45,22 +45,14 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
-def _csv_field(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (float, np.floating)):  # NumPy scalars too (np.float64 repr is wordy)
-        return "" if math.isnan(value) else repr(float(value))  # repr: no digits lost
-    if isinstance(value, np.integer):
-        return str(int(value))
-    return "" if value is None else str(value)
-
-
 def csv_text(columns: tuple[str, ...], rows: list[dict]) -> str:
+    """The CSV text of `rows` (each value as harness.codec.as_text writes it: floats by repr,
+    no digit lost; NaN and None empty)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for row in rows:
-        w.writerow([_csv_field(row.get(c)) for c in columns])
+        w.writerow([as_text(row.get(c)) for c in columns])
     return buf.getvalue()
 
 

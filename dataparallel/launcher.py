@@ -1,17 +1,15 @@
 """Start W workers through an engine's own launcher, watch them, and leave nothing behind.
 
-    info = launch([[mpiexec, "-n", "2", python, "-m", "impls.parallel.numpy_mpi", run_dir]],
-                  run_dir, timeout_s=60)
+    with process.Group() as group:
+        info = launch([[mpiexec, "-n", "2", python, "-m", "dataparallel.numpy_mpi", run_dir]],
+                      run_dir, group, processes=2, timeout_s=60)
 
 `commands` is one command line (mpiexec, torchrun: the launcher starts the workers) or one per
-worker (jax processes: JAX has no launcher, this is it). All start in ONE new process group,
-which is not enough on its own: torchrun starts every worker in a NEW SESSION
-(Popen(start_new_session=True) in torch.distributed.elastic), so killpg with SIGKILL orphans
-them. So every descendant ever seen (psutil, every 0.2 s) and every pid a worker wrote in its
-heartbeat is killed by pid too (checking its start time: a recycled pid is never hit). SIGTERM
-first (torchrun forwards it to its workers), SIGKILL after `term_grace_s` (a jax.distributed
-process catches SIGTERM as a "preemption notice" and keeps running); then nothing may be
-alive (LaunchInfo.survivors, 0, asserted by the tests).
+worker (jax processes: JAX has no launcher, this is it). harness/process.py starts them and
+kills whatever they started, also what left their session (torchrun starts every worker in a
+session of its own, so killpg alone would orphan them); then nothing may be alive
+(LaunchInfo.survivors, 0, asserted by the tests). The workers' temp files (TMPDIR, where
+torchrun keeps its torchelastic_* logs) go into the run folder, which the caller removes.
 
 A failure is reported with the failing worker's own message (the earliest error-<rank>.txt);
 a worker that died silently, or hangs, is named from the heartbeats.
@@ -20,16 +18,23 @@ a worker that died silently, or hangs, is named from the heartbeats.
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from impls.parallel import rundir
+from dataparallel import rundir
+from harness import process
+
+START_ENV = "BACKPROP_BENCH_DP_START_TIMEOUT"  # seconds the workers may take to start
+
+
+def start_limit() -> float:
+    """Seconds the workers may take to start (imports, connecting, the first step with its
+    compile: slow on a loaded machine), $BACKPROP_BENCH_DP_START_TIMEOUT or 300."""
+    return float(os.environ.get(START_ENV) or 300.0)
 
 
 class WorkerError(RuntimeError):
@@ -47,6 +52,7 @@ class WorkerTimeout(WorkerError):
 @dataclass
 class LaunchInfo:
     wall_s: float = 0.0            # launch to exit of every command
+    start_s: float | None = None   # launch to every worker's first step done (start-up)
     returncodes: list = field(default_factory=list)
     killed: int = 0                # processes signalled at the end
     survivors: int = 0             # still alive after SIGKILL (must be 0)
@@ -127,106 +133,47 @@ def _stalled(run_dir: Path, stall_s: float) -> bool:
     return bool(live) and min(s["age_s"] for s in live) > stall_s
 
 
-class _Tracker:
-    """Every process started or seen below us, keyed by pid with its start time."""
-
-    def __init__(self):
-        self.seen: dict[int, float] = {}
-
-    def add(self, pid: int) -> None:
-        if pid not in self.seen:
-            try:
-                self.seen[pid] = psutil.Process(pid).create_time()
-            except psutil.Error:
-                pass
-
-    def scan(self, roots, run_dir: Path) -> None:
-        for p in roots:
-            self.add(p.pid)
-            try:
-                for c in psutil.Process(p.pid).children(recursive=True):
-                    self.add(c.pid)
-            except psutil.Error:
-                pass
-        for s in rundir.read_status(run_dir).values():
-            self.add(s["pid"])
-
-    def alive(self) -> list[psutil.Process]:
-        out = []
-        for pid, ctime in self.seen.items():
-            try:
-                p = psutil.Process(pid)
-                if p.create_time() == ctime and p.status() != psutil.STATUS_ZOMBIE:
-                    out.append(p)
-            except psutil.Error:
-                pass
-        return out
+def _started(run_dir: Path, processes: int) -> bool:
+    """Is every worker's start-up over (imports, connecting, its first step and compile)?"""
+    st = rundir.read_status(run_dir)
+    return len(st) >= processes and all(s["started"] for s in st.values())
 
 
-def _kill_everything(pgid: int, tracker: _Tracker, procs, term_grace_s: float) -> tuple[int, int]:
-    """SIGTERM, wait, SIGKILL; returns (signalled, survivors)."""
-    victims = tracker.alive()
-    for sig, wait in ((signal.SIGTERM, term_grace_s), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for p in tracker.alive():
-            try:
-                p.send_signal(sig)
-            except psutil.Error:
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and tracker.alive():
-            for pr in procs:
-                pr.poll()  # reap our direct children so they do not linger as zombies
-            time.sleep(0.02)
-        if not tracker.alive():
-            break
-    for pr in procs:
-        try:
-            pr.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            pass
-    return len(victims), len(tracker.alive())
-
-
-def launch(commands: list[list[str]], run_dir: Path, *, env: dict | None = None,
+def launch(commands: list[list[str]], run_dir: Path, group: process.Group, *,
+           env: dict | None = None, processes: int = 1, start_s: float | None = None,
            timeout_s: float = 600.0, stall_s: float | None = None, fail_grace_s: float = 3.0,
            term_grace_s: float = 3.0) -> LaunchInfo:
-    """Run `commands` (one new process group) until they all exit; LaunchInfo when all exit 0.
+    """Run `commands` (children of `group`) until they all exit; LaunchInfo when all exit 0.
 
-    WorkerError with the failing worker's message when any fails (the engine's launcher gets
-    `fail_grace_s` to stop the others, then whatever is left is killed); WorkerTimeout past
-    `timeout_s`, or when no worker's heartbeat has moved for `stall_s`. Nothing started here
-    is left running in any case.
+    Two limits, each named in its error: start-up (`start_s`: until each of the `processes`
+    workers has made its first step: imports, connecting, the first compile) and work
+    (`timeout_s` after that). WorkerError with the failing worker's message when any fails (the
+    engine's launcher gets `fail_grace_s` to stop the others, then whatever is left is
+    killed); WorkerTimeout past a limit, or when no worker's heartbeat has moved for `stall_s`
+    during the work. Nothing started here is left running in any case (the group's tags find
+    torchrun's workers in their own sessions too): SIGTERM first (torchrun forwards it to its
+    workers), SIGKILL after `term_grace_s` (a jax.distributed process takes SIGTERM for a
+    preemption notice and keeps running).
     """
-    run_dir = Path(run_dir)
-    env = {**os.environ, **(env or {})}
-    info, tracker, procs = LaunchInfo(), _Tracker(), []
+    run_dir, start_s = Path(run_dir), start_s or start_limit()
+    env = {**(env or {}), "TMPDIR": str(_tmp(run_dir))}  # torchelastic_* and the like: in here
+    info, children = LaunchInfo(), []
     logs = [run_dir / f"launcher-{i}.log" for i in range(len(commands))]
     t0 = time.monotonic()
-    failure, where, silent = None, "", []
+    failure, where, silent, started_at = None, "", [], None
     try:
         for i, cmd in enumerate(commands):
-            with open(logs[i], "wb") as log:
-                # The first command leads a new process group and the others join it (a new
-                # session would be neater, but setpgid cannot cross sessions: EPERM).
-                kw = {"process_group": 0 if i == 0 else procs[0].pid}
-                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, env=env, **kw))
-            tracker.add(procs[-1].pid)
-        next_scan, failed_at = 0.0, None
+            children.append(group.start(cmd, env=env, stdout=str(logs[i]), merge_stderr=True))
+        next_scan, failed_at, stalled = 0.0, None, False
         while True:
             now = time.monotonic()
+            if started_at is None and _started(run_dir, processes):
+                started_at = now
             if now >= next_scan:
-                tracker.scan(procs, run_dir)
                 next_scan = now + 0.2
-                if stall_s and _stalled(run_dir, stall_s) and failed_at is None:
-                    failure = (WorkerTimeout, f"no worker made progress for {stall_s:g} s: "
-                                              f"{hang_report(run_dir)}", "")
-                    break
-            codes = [p.poll() for p in procs]
+                stalled = (stall_s and started_at is not None and failed_at is None
+                           and _stalled(run_dir, stall_s))
+            codes = [c.poll() for c in children]
             if all(c is not None for c in codes):
                 break
             if failed_at is None and (_first_error(run_dir) or any(c not in (None, 0) for c in codes)):
@@ -234,18 +181,30 @@ def launch(commands: list[list[str]], run_dir: Path, *, env: dict | None = None,
                 where, silent = hang_report(run_dir), _silent_deaths(run_dir)
             if failed_at is not None and now - failed_at > fail_grace_s:
                 break
-            if now - t0 > timeout_s:
-                failure = (WorkerTimeout, f"workers did not finish within {timeout_s:g} s: "
+            if started_at is None and now - t0 > start_s:
+                failure = (WorkerTimeout, f"workers did not start within {start_s:g} s (imports, "
+                                          f"connecting, the first step): {hang_report(run_dir)}",
+                           "")
+                break
+            if started_at is not None and now - started_at > timeout_s:
+                failure = (WorkerTimeout, f"workers did not finish within {timeout_s:g} s of work"
+                                          f" (after a start-up of {started_at - t0:.1f} s): "
+                                          f"{hang_report(run_dir)}", "")
+                break
+            if stalled:
+                failure = (WorkerTimeout, f"no worker made progress for {stall_s:g} s: "
                                           f"{hang_report(run_dir)}", "")
                 break
             time.sleep(0.005 if now - t0 < 1 else 0.02)  # poll fast at first: short runs
         info.wall_s = time.monotonic() - t0
+        if started_at is None and _started(run_dir, processes):  # all done between two looks
+            started_at = time.monotonic()
+        info.start_s = None if started_at is None else started_at - t0
     finally:
-        if procs:
-            tracker.scan(procs, run_dir)
-            info.killed, info.survivors = _kill_everything(procs[0].pid, tracker, procs,
-                                                           term_grace_s)
-        info.returncodes = [p.poll() for p in procs]
+        if children:
+            info.killed = sum(c.poll() is None for c in children)
+            info.survivors = group.kill(term_grace_s)
+        info.returncodes = [c.poll() for c in children]
     if failure is None:
         failure = _diagnose(run_dir, info, logs, where, silent)
     if failure is not None:
@@ -254,6 +213,11 @@ def launch(commands: list[list[str]], run_dir: Path, *, env: dict | None = None,
             msg += f" [{info.survivors} process(es) could not be killed]"
         raise cls(msg, details)
     return info
+
+
+def _tmp(run_dir: Path) -> Path:
+    (run_dir / "tmp").mkdir(exist_ok=True)
+    return run_dir / "tmp"
 
 
 def _diagnose(run_dir: Path, info: LaunchInfo, logs, where: str, silent: list[int]):

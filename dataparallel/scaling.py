@@ -1,6 +1,6 @@
 """Step time at W workers, with the communication separated: the data for a scaling benchmark.
 
-    from impls.parallel.scaling import time_steps, time_many
+    from dataparallel.scaling import time_steps, time_many
     r = time_steps("numpy", "default", "cpu", 2, X, T, params, loss="bce", lr=0.1,
                    dtype="float32", warmup_steps=5, block_steps=20, blocks=5)
     r["step_s"], r["comm_s"], r["used"]["launcher"], r["used"]["worker_info"]
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from impls.parallel import run_tasks, task
+from dataparallel import run_tasks, task
 
 COMM_METHOD = {
     "numpy": "comm.Barrier() then comm.Allreduce timed alone (profiled blocks)",
@@ -51,7 +51,7 @@ def time_many(impl: str, mode: str | None, device: str, workers: int, problems, 
               loss: str = "bce", lr: float = 0.1, activation: str = "sigmoid",
               dtype: str = "float32", warmup_steps: int = 5, blocks: int = 5,
               threads_per_worker: int = 1, pin: bool = True, jax_launch: str | None = None,
-              timeout_s: float | None = None) -> list[dict]:
+              timeout_s: float | None = None, start_s: float | None = None) -> list[dict]:
     """time_steps for several problems [(X, T, params, block_steps), ...] in ONE launch (the
     scaling bench: every size of one engine and W pays one start-up); one result each, in order.
     """
@@ -60,7 +60,7 @@ def time_many(impl: str, mode: str | None, device: str, workers: int, problems, 
                   blocks=blocks) for X, T, P, steps in problems]
     outs, used = run_tasks(impl, tasks, workers=workers, device=device, mode=mode,
                            timeout_s=timeout_s, threads=threads_per_worker, pin=pin,
-                           jax_launch=jax_launch)
+                           jax_launch=jax_launch, start_s=start_s)
 
     def column(out, key):
         return [None if math.isnan(v) else float(v) for v in out[key]]

@@ -1,7 +1,7 @@
 """Data-parallel `torch`: autograd gradients (impls/torch_impl.py's `grads`), one explicit
 `all_reduce` of a flat buffer per step; gloo on the CPU, NCCL on GPUs.
 
-    python -m torch.distributed.run --nproc-per-node W ... -m impls.parallel.torch_dist RUN_DIR
+    python -m torch.distributed.run --nproc-per-node W ... -m dataparallel.torch_dist RUN_DIR
 
 Why an explicit all_reduce and not DistributedDataParallel (DDP):
 1. DDP AVERAGES (sum / W). With unequal shards (13 rows over 2 ranks: 7 + 6) the mean of the
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dataparallel import loop, plan, rundir
+from dataparallel.plan import FIRST_GRAD, LOSS_SLOT, ROWS_SLOT
 from impls import torch_impl
 from impls.contract import PARAM_NAMES
-from impls.parallel import loop, plan, rundir
-from impls.parallel.plan import FIRST_GRAD, LOSS_SLOT, ROWS_SLOT
 
 
 class Replica:
@@ -131,7 +131,7 @@ def main(run_dir: Path) -> None:
         import torch.distributed as dist
 
         spec, inputs = rundir.read_run(run_dir)
-        cores = plan.pin_to_cores(rank) if spec.pin else None
+        cores = rundir.pin_to_cores(rank) if spec.pin else None
         torch.set_num_threads(spec.threads)
         dev = _device(spec.device, local_rank)
         rundir.write_info(run_dir, rank, threads=torch.get_num_threads(), pinned=cores,

@@ -1,8 +1,8 @@
 """Data-parallel `jax`: one batch-sharded jitted step over a jax.sharding.Mesh; XLA inserts the
 all-reduce (no collective is written here).
 
-    python -m impls.parallel.jax_mesh RUN_DIR                         one process, W CPU devices
-    python -m impls.parallel.jax_mesh RUN_DIR --process-id R --num-processes W --coordinator H:P
+    python -m dataparallel.jax_mesh RUN_DIR                         one process, W CPU devices
+    python -m dataparallel.jax_mesh RUN_DIR --process-id R --num-processes W --coordinator H:P
 
 The batch's rows are split over the mesh axis "batch", the parameters replicated, and the
 single-process step is jitted with those shardings. Unequal shards: a sharded array needs equal
@@ -17,7 +17,7 @@ comes back with the loss: the row audit for free.
 
 W devices: one process with JAX_NUM_CPU_DEVICES=W (XLA flag --xla_force_host_platform_device_count
 too), set before the backend starts; or W processes through jax.distributed.initialize and gloo
-CPU collectives (impls/parallel/engines.py launches them: JAX has no launcher). The profiled
+CPU collectives (dataparallel/engines.py launches them: JAX has no launcher). The profiled
 step (timing only) is split: local gradients per device (shard_map), their sum (the
 all-reduce, alone), the update; each synchronised.
 """
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dataparallel import loop, plan, rundir
 from impls import jax_impl
 from impls.contract import PARAM_NAMES
-from impls.parallel import loop, plan, rundir
 
 AXIS = "batch"
 
@@ -196,7 +196,7 @@ def main(run_dir: Path, process_id: int | None, num_processes: int | None,
     def work():
         spec, inputs = rundir.read_run(run_dir)
         # Before jax starts: XLA sizes its thread pools from the affinity.
-        cores = plan.pin_to_cores(rank, 1 if num_processes else spec.workers) if spec.pin else None
+        cores = rundir.pin_to_cores(rank, 1 if num_processes else spec.workers) if spec.pin else None
         jax = jax_impl._jax()
         if num_processes:
             # gloo is jax 0.10's default for CPU collectives; set it so that a jax without it

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from impls.parallel import plan
-from impls.parallel.rundir import maybe_fault
+from dataparallel import plan
+from dataparallel.rundir import maybe_fault
 
 
 def run(spec, inputs, make_replica, rank: int, status) -> list[dict]:

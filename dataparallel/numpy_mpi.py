@@ -1,6 +1,6 @@
 """Data-parallel `numpy`: impls/handwritten.py unchanged, plus one MPI all-reduce per step.
 
-    mpiexec -n W python -m impls.parallel.numpy_mpi RUN_DIR     (impls.parallel starts it)
+    mpiexec -n W python -m dataparallel.numpy_mpi RUN_DIR     (dataparallel starts it)
 
 Each rank, for every batch (the same order on every rank):
 
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dataparallel import loop, plan, rundir
+from dataparallel.plan import LOSS_SLOT, ROWS_SLOT
 from impls import handwritten
 from impls.contract import PARAM_NAMES
-from impls.parallel import loop, plan, rundir
-from impls.parallel.plan import LOSS_SLOT, ROWS_SLOT
 
 
 def _quiet():
@@ -106,7 +106,7 @@ def main(run_dir: Path) -> None:
 
     def work():
         spec, inputs = rundir.read_run(run_dir)
-        cores = plan.pin_to_cores(rank) if spec.pin else None
+        cores = rundir.pin_to_cores(rank) if spec.pin else None
         rundir.write_info(run_dir, rank, threads=spec.threads, pinned=cores,
                           mpi=MPI.Get_library_version().splitlines()[0].strip())
         if world != spec.workers:

@@ -1,16 +1,17 @@
 """The caller's side of each engine: can it run here, and the command lines that start it.
 
-    numpy  impls/parallel/numpy_mpi.py   mpiexec -n W (the `mpich` wheel's Hydra, next to
+    numpy  dataparallel/numpy_mpi.py   mpiexec -n W (the `mpich` wheel's Hydra, next to
                                          this Python); handwritten.py + comm.Allreduce
-    torch  impls/parallel/torch_dist.py  python -m torch.distributed.run (torchrun); gloo on
+    torch  dataparallel/torch_dist.py  python -m torch.distributed.run (torchrun); gloo on
                                          the CPU, NCCL on GPUs; one explicit all_reduce
-    jax    impls/parallel/jax_mesh.py    a batch-sharded jit over a Mesh: W processes through
+    jax    dataparallel/jax_mesh.py    a batch-sharded jit over a Mesh: W processes through
                                          jax.distributed.initialize (launched here: JAX has no
                                          launcher), or one process with W CPU devices
 
-Workers run as `python -m impls.parallel.<engine> RUN_DIR` with the repository root on
-PYTHONPATH, so they import the project from the source tree (the GPU machine has no install).
-Frameworks are imported lazily: listing and availability never crash on a missing library.
+Workers run as `python -m dataparallel.<engine> RUN_DIR`, started by harness/process.py with
+the repository root on PYTHONPATH, so they import the project from the source tree (the GPU
+machine has no install). Frameworks are imported lazily: listing and availability never crash
+on a missing library.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from impls.parallel import plan
+from harness.process import thread_env
+from impls import contract
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository root (holds impls/)
 # impl name -> (worker module, the modes it runs at W > 1, why only those)
 ENGINES = {
     "numpy": ("numpy_mpi", ("default",), ""),
@@ -36,9 +37,17 @@ ENGINES = {
 JAX_LAUNCH_ENV = "BACKPROP_BENCH_JAX_LAUNCH"  # processes | devices (default: processes if supported)
 
 
-class Unavailable(RuntimeError):
-    """An engine cannot run here (missing library, launcher or device): the message says why.
-    (Implementation.train raises impls.base.Unavailable before it gets here.)"""
+def launch_label(name: str, workers: int, launch: str = "") -> str:
+    """How a configuration's workers start (the scaling run's `launch` column): mpiexec,
+    torchrun; jax: processes or devices at W > 1, one process at W = 1."""
+    if name == "jax":
+        return launch if workers > 1 else "process"
+    return {"numpy": "mpiexec", "torch": "torchrun"}.get(name, launch or "?")
+
+
+def threads_for(workers: int) -> int:
+    """Threads per worker when the caller does not say: the usable cores shared out."""
+    return max(1, contract.usable_cores() // workers)
 
 
 def mpiexec_path() -> str | None:
@@ -123,9 +132,8 @@ def _jax(device: str, workers: int) -> tuple[bool, str]:
 
 # ---- command lines -------------------------------------------------------------------------------
 def worker_env(threads: int, extra: dict | None = None) -> dict[str, str]:
-    """The workers' environment: the source tree first on PYTHONPATH, their thread counts."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {**plan.thread_env(threads), "PYTHONPATH": path, **(extra or {})}
+    """The workers' thread counts (torch and XLA are told again inside each worker)."""
+    return {**thread_env(threads), **(extra or {})}
 
 
 def xla_env(threads: int, devices: int) -> dict[str, str]:
@@ -146,14 +154,14 @@ def torchrun(module: str, run_dir, workers: int, port: int, *, nnodes: int = 1,
             "--nproc-per-node", str(workers), *where,
             "--max-restarts", "0",        # a failed worker fails the call; no elastic retry
             "--monitor-interval", "0.1",  # how fast torchrun notices a dead worker
-            "-m", f"impls.parallel.{module}", str(run_dir)]
+            "-m", f"dataparallel.{module}", str(run_dir)]
 
 
 def launch_plan(name: str, run_dir, workers: int, threads: int, port: int,
                 launch: str | None = None) -> dict:
     """How to start `name`'s workers on this host: commands, env, grace times, what is used."""
     module = ENGINES[name][0]
-    py = [sys.executable, "-u", "-m", f"impls.parallel.{module}", str(run_dir)]
+    py = [sys.executable, "-u", "-m", f"dataparallel.{module}", str(run_dir)]
     if name == "numpy":
         return dict(commands=[[mpiexec_path(), "-n", str(workers), *py]],
                     env=worker_env(threads), fail_grace_s=3.0, term_grace_s=3.0,

@@ -11,12 +11,11 @@ with one all-reduce: exactly the contract's mean over the GLOBAL batch, whatever
 sizes. Averaging the local means (sum_r g_r / W) is the same only when every n_r is equal:
 the classic bug (harness/check/dp_bugs.py has it, and the others).
 
-NumPy only; no framework is imported here.
+Everything here exists only for sharding (harness/lessons/parallel_cost.py counts every use of
+this module as such). NumPy only; no framework is imported here.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -85,31 +84,3 @@ def check_rows(rows_total: float, n: int, epoch: int, batch: int) -> None:
     if rows_total != n:
         raise RuntimeError(f"row accounting failed at epoch {epoch} batch {batch}: the workers "
                            f"used {rows_total:g} rows of a batch of {n}")
-
-
-# ---- threads and cores --------------------------------------------------------------------------
-def threads_for(workers: int) -> int:
-    """Threads per worker when the caller does not say: the usable cores shared out."""
-    return max(1, contract.usable_cores() // workers)
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    """BLAS / OpenMP thread counts for a worker (torch and XLA are told again inside it)."""
-    n = str(threads)
-    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
-            "NUMEXPR_NUM_THREADS": n}
-
-
-def pin_to_cores(first: int, count: int = 1) -> list[int]:
-    """Restrict this process to `count` usable cores from index `first` (wrapping).
-
-    The timing rule is one thread per worker. Environment variables and torch.set_num_threads
-    hold OpenBLAS and torch to one thread, XLA:CPU not: a jax process with
-    --xla_cpu_multi_thread_eigen=false still ran at 1.8 CPU-seconds per second on 2 cores
-    (measured). XLA sizes its pools from the CPU affinity when its backend starts, so affinity,
-    set before jax starts, is the lever that holds, for every engine alike.
-    """
-    cores = sorted(os.sched_getaffinity(0))
-    chosen = sorted({cores[(first + i) % len(cores)] for i in range(count)})
-    os.sched_setaffinity(0, chosen)
-    return chosen

@@ -2,9 +2,10 @@
 
     spec.json          what to do: the engine, W, and a list of tasks (grads, train, time)
     inputs.npz         each task's params W1 b1 W2 b2, X and T, already in the task's dtype
-    status-<rank>.npy  a memory-mapped heartbeat per worker (pid, task, epoch, batch, phase, time):
-                       plain stores, no syscall per step, so the caller can say which worker
-                       hung and where
+    status-<rank>.npy  a memory-mapped heartbeat per worker (pid, task, epoch, batch, phase, time,
+                       beats): plain stores, no syscall per step, so the caller can say which
+                       worker hung and where, and when its start-up (imports, connecting, the
+                       first step with its compile) ended: at its second beat
     info-<rank>.json   what the worker runs with: host, pid, cores it may use, threads
     error-<rank>.txt   a worker's traceback, written BEFORE any clean-up (its partners fail a
                        moment later with "connection closed by peer": the earliest file wins)
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import process
 from impls.contract import PARAM_NAMES
 
 
@@ -103,7 +105,7 @@ def read_infos(run_dir: Path) -> list[dict]:
 
 # ---- the heartbeat ---------------------------------------------------------------------------
 PHASES = ("starting", "compute", "all-reduce", "done", "failed")
-_FIELDS = 6  # pid, task, epoch, batch, phase, time.time()
+_FIELDS = 7  # pid, task, epoch, batch, phase, time.time(), beats (steps begun)
 
 
 class Status:
@@ -114,11 +116,12 @@ class Status:
         start_watchdog(spec.get("owner_pid", 0))  # every worker makes a Status first
         self.a = np.lib.format.open_memmap(Path(run_dir) / f"status-{rank}.npy", mode="w+",
                                            dtype=np.float64, shape=(_FIELDS,))
-        self.a[:] = (os.getpid(), -1, -1, -1, 0, time.time())
+        self.a[:] = (os.getpid(), -1, -1, -1, 0, time.time(), 0)
 
     def __call__(self, task: int, epoch: int, batch: int, phase: int) -> None:
         a = self.a
         a[1], a[2], a[3], a[4], a[5] = task, epoch, batch, phase, time.time()
+        a[6] += 1
 
     def phase(self, phase: int) -> None:
         """Only the phase (2: entering the all-reduce), at the same task, epoch and batch."""
@@ -126,16 +129,18 @@ class Status:
 
 
 def read_status(run_dir: Path) -> dict[int, dict]:
-    """rank -> {pid, task, epoch, batch, phase, age_s} for every worker that has started."""
+    """rank -> {pid, task, epoch, batch, phase, age_s, started} for every worker that has
+    started; `started`: its start-up is over (its first step done, or it finished)."""
     out = {}
     for f in sorted(Path(run_dir).glob("status-*.npy")):
         try:
             a = np.load(f, mmap_mode="r").copy()
-        except (ValueError, OSError):  # being created right now
+        except (ValueError, OSError, EOFError):  # being created right now
             continue
         out[int(f.stem.split("-")[1])] = dict(
             pid=int(a[0]), task=int(a[1]), epoch=int(a[2]), batch=int(a[3]),
-            phase=PHASES[int(a[4])], age_s=time.time() - a[5])
+            phase=PHASES[int(a[4])], age_s=time.time() - a[5],
+            started=bool(a[6] >= 2 or PHASES[int(a[4])] in ("done", "failed")))
     return out
 
 
@@ -144,6 +149,19 @@ def write_info(run_dir: Path, rank: int, **extra) -> None:
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     info = {"rank": rank, "pid": os.getpid(), "host": socket.gethostname(), "cores": cores, **extra}
     (Path(run_dir) / f"info-{rank}.json").write_text(json.dumps(info))
+
+
+def pin_to_cores(first: int, count: int = 1) -> list[int]:
+    """Restrict this worker to `count` usable cores from index `first` (wrapping).
+
+    The timing rule is one thread per worker. Environment variables and torch.set_num_threads
+    hold OpenBLAS and torch to one thread, XLA:CPU not: a jax process with
+    --xla_cpu_multi_thread_eigen=false still ran at 1.8 CPU-seconds per second on 2 cores
+    (measured). XLA sizes its pools from the CPU affinity when its backend starts, so affinity,
+    set before jax starts, is the lever that holds, for every engine alike.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    return process.pin(sorted({cores[(first + i) % len(cores)] for i in range(count)}))
 
 
 # ---- a worker's guards ------------------------------------------------------------------------
@@ -171,7 +189,8 @@ def start_watchdog(owner_pid: int, period_s: float = 1.0) -> None:
 
 
 def maybe_fault(fault: str, rank: int, step: int) -> None:
-    """Test hook: make one worker crash, hang or vanish at one step ("crash:1:3")."""
+    """Test hook: make one worker crash, hang, vanish or start slowly at one step ("crash:1:3";
+    "slow:1:0": 3 s asleep before its first step, as a worker importing on a loaded machine)."""
     if not fault:
         return
     kind, r, s = fault.split(":")
@@ -184,6 +203,8 @@ def maybe_fault(fault: str, rank: int, step: int) -> None:
             time.sleep(1)
     if kind == "exit":  # dies without a Python traceback (a signal, the OOM killer)
         os._exit(9)
+    if kind == "slow":
+        time.sleep(3.0)
 
 
 def worker_guard(run_dir: Path, rank: int, status: Status | None, fn):

@@ -1,6 +1,6 @@
 """Across hosts: prepare a run folder, start the per-host commands by hand, read the result.
 
-    from impls.parallel import multihost
+    from dataparallel import multihost
     multihost.prepare("/shared/run1", "torch", params, X, T, workers=2, loss="bce", epochs=10)
     for host, cmd in multihost.host_commands("torch", "/shared/run1", ["hostA", "hostB"]):
         print(host, " ".join(cmd))                 # run each on its host, from the repo root
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dataparallel import ENGINES, rundir, task
 from impls import contract
 from impls.contract import PARAM_NAMES
-from impls.parallel import ENGINES, rundir, task
 
 
 def prepare(run_dir, impl: str, params, X, T, *, workers: int, mode: str | None = None,
@@ -41,7 +41,7 @@ def host_commands(impl: str, run_dir, hosts: list[str], *, port: int = 29400,
     """(host, command) for each host that must run one, host[0] first (the coordinator)."""
     if impl not in ENGINES:
         raise contract.ContractError(f"no data-parallel engine for {impl!r}")
-    module, n, first = f"impls.parallel.{ENGINES[impl][0]}", len(hosts), hosts[0]
+    module, n, first = f"dataparallel.{ENGINES[impl][0]}", len(hosts), hosts[0]
     if impl == "numpy":  # one command on host A: Hydra starts the remote ranks (ssh)
         return [(first, ["mpiexec", "-hosts", ",".join(hosts), "-n", str(n), python, "-m", module,
                          str(run_dir)])]

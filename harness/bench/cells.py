@@ -1,0 +1,285 @@
+"""A `cells` run (bench's quick, default, full and gpu profiles): every cell a long-lived worker,
+a size's workers walked in rounds, then time to accuracy.
+
+    run = Cells(folder, settings, budget, group)
+    available = run.probe(series)                # one process imports every framework
+    left = run.run(cells, goals, available, progress)
+
+Cells are timed size by size. For one size, every cell gets a worker (harness/measure/pool.py),
+started one at a time (set-up, first call and warm-up are timed there, on a quiet machine);
+then the workers and the device's matmul peak are walked in rounds (harness/bench/rounds.py:
+the walker every kind of run shares), and the size's rows are written at once: a size is on
+disk complete or not at all, so Ctrl-C or a spent wall budget keeps finished sizes and
+`--resume` redoes the rest. Time to accuracy runs last, each in a fresh process.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from harness.bench.budget import NO_BUDGET, Budget
+from harness.bench.checkrun import CheckRun
+from harness.bench.progress import Progress
+from harness.bench.rounds import Shuffled, round_values, walk
+from harness.bench.rows import cell_row, peak_summary, speedups
+from harness.measure import machine
+from harness.measure.launch import cell_env
+from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.records import Key, Outcome
+from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
+from harness.process import ChildError, Group
+from harness.store import CHECK, CellKey, RunFolder, TtaKey, TtaRow, read_json
+
+MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
+
+
+def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) -> None:
+    """A cells run into `folder` (new or resumed): what is missing of `plan`, check first."""
+    started = time.time()
+    given = getattr(args, "wall_budget", None)
+    budget = Budget(settings.wall_budget_s if given is None else (given or None), started)
+    folder.meta["runs"].append({"started_utc": machine.utc_now().isoformat(timespec="seconds"),
+                                "resume": bool(args.resume), "wall_budget_s": budget.seconds})
+    for why in folder.dropped:
+        print(f"dropped {why}")
+    done, done_tta = folder.done_cells(), folder.done_tta()
+    cells = [c for c in plan.cells if CellKey.of(c) not in done]
+    goals = [g for g in plan.tta if tta_key(g) not in done_tta]
+    print(f"run folder: {folder.path}  ({len(cells)} cells, {len(goals)} time-to-accuracy runs)")
+    run = Cells(folder, settings, budget, group)
+    try:
+        if settings.check and not _check_done(folder):
+            check = CheckRun(folder, settings, plan, budget, group)
+            # Alongside the check: neither is being timed.
+            available = run.probe(series_of(cells, goals) | set(check.probe_series()))
+            check.start_gpu(available)
+            check.finish()
+        else:
+            available = run.probe(series_of(cells, goals))
+        # One step per worker started, per size's rounds, per time-to-accuracy run.
+        progress = Progress(len(cells) + len({c.size.name for c in cells}) + len(goals))
+        try:
+            left = run.run(cells, goals, available, progress)
+        finally:
+            progress.close()
+    except KeyboardInterrupt:  # finished sizes are already on disk
+        print(f"\ninterrupted; finish with: python -m harness bench --resume {folder.path}")
+        raise
+    folder.meta["runs"][-1].update(finished_utc=machine.utc_now().isoformat(timespec="seconds"),
+                                   seconds=round(time.time() - started, 1))
+    if left["cells"] or left["tta"]:
+        folder.meta["runs"][-1]["not_started"] = left
+        print(f"wall budget of {budget.seconds:g} s spent: {len(left['cells'])} cells and "
+              f"{len(left['tta'])} time-to-accuracy runs not started; finish them with: "
+              f"python -m harness bench --resume {folder.path}")
+    folder.save_meta()
+    print(f"done in {time.time() - started:.0f} s: {folder.path}")
+
+
+def _check_done(folder: RunFolder) -> bool:
+    """check.json is there and complete (a check cut short by the wall budget or a crash is
+    redone by --resume)."""
+    try:
+        report = read_json(folder.path, CHECK)
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and report.get("ok") is not None and not report.get("error")
+
+
+class Cells:
+    def __init__(self, folder: RunFolder, settings: RunSettings, budget: Budget = NO_BUDGET,
+                 group: Group | None = None):
+        self.folder, self.settings, self.budget = folder, settings, budget
+        self.group = group or Group()  # every child's process group and compile cache
+        self.peaks: dict[str, Worker] = {}  # device -> the matmul-peak worker, alive all run
+        self.peak_records: dict[str, list] = {}
+
+    def env(self, device: str | None, memory: bool = False) -> dict:
+        """A cell's environment, with a fresh compile cache: its first call is cold."""
+        return cell_env(self.settings.threads, str(self.group.folder()), device, memory)
+
+    def probe(self, series) -> dict[str, list]:
+        """available() of every series, in one process: {"impl/mode/device": [ok, reason]}."""
+        return probe(series, self.settings, self.group,
+                     self.budget.timeout(self.settings.start_limit))
+
+    def run(self, cells: list[Cell], goals: list[TtaGoal], available: dict,
+            progress: Progress) -> dict:
+        """Every size's cells in rounds, then every time-to-accuracy run. Returns what the
+        wall budget left unstarted: {"cells": [key...], "tta": [key...]}."""
+        left = {"cells": [], "tta": []}
+        try:
+            for group in _by_size(cells):
+                if not self.budget.can_start() or not self.run_size(group, available, progress):
+                    left["cells"] += [list(CellKey.of(c)) for c in group]
+        finally:
+            self._finish_peaks()
+        for goal in goals:
+            if not self.budget.can_start():
+                left["tta"].append(list(tta_key(goal)))
+                continue
+            progress.start(str(goal))
+            row = self.run_tta(goal, available)
+            self.folder.flush()
+            progress.done(row.status, row.seconds, unit="s total")
+        return left
+
+    def _start(self, cell: Cell, available: dict, progress: Progress) -> Worker | Outcome | None:
+        """The cell's worker, ready; or its Outcome when it cannot be timed; None when the
+        wall budget is spent."""
+        ok, why = available.get(str(cell.series), (True, ""))
+        if not ok:
+            return Outcome("unavailable", why)
+        if not self.budget.can_start():
+            return None
+        progress.start(f"start {cell}")
+        try:
+            worker = Worker.start(Job("time", self.settings, cell=cell), self.group,
+                                  self.env(cell.device),
+                                  self.budget.timeout(self.settings.start_limit))
+        except NotReady as exc:
+            progress.done(exc.status, None)
+            return Outcome(exc.status, exc.reason, exc.ready)
+        progress.done("ready", worker.ready.first_call_s, unit="s first call")
+        return worker
+
+    def run_size(self, group: list[Cell], available: dict, progress: Progress) -> bool:
+        """Start, time in rounds and stop the workers of one size; write its rows. False when
+        the wall budget ran out first (nothing of this size is written)."""
+        limit, workers, outcomes = self.settings.time_limit_s, {}, {}
+        try:
+            for cell in group:
+                got = self._start(cell, available, progress)
+                if got is None:
+                    return False
+                if isinstance(got, Worker):
+                    workers[Key.of(cell)] = got
+                else:
+                    outcomes[Key.of(cell)] = got
+            devices = {k.device for k in workers}
+            peaks = {Key.peak(d): w for d in sorted(devices) if (w := self._peak(d)) is not None}
+            policy = self.settings.policy
+            progress.start(f"{len(workers)} cells of size {group[0].size.name}: "
+                           f"{policy.rounds} rounds")
+            schedule = Shuffled(policy.rounds, random.Random(_seed(group)),
+                                policy.samples_per_block)
+            records, failed, done = walk({**workers, **peaks}, schedule, self.budget, limit)
+            # Cut short by the wall budget: keep the size if it has the rounds a 95% interval
+            # needs (6), else leave it to --resume.
+            if done < min(MIN_ROUNDS, policy.rounds) and not self.budget.can_start():
+                return False
+            progress.done(f"{done} rounds", None)
+            for key, exc in failed.items():
+                if key.is_peak:
+                    self.peaks.pop(key.device).close()
+                else:
+                    worker = workers.pop(key)
+                    worker.close()
+                    outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
+            self._stop(workers, outcomes)
+            self._rows(group, records, peaks, outcomes)
+        finally:
+            for worker in workers.values():
+                worker.close()
+        self.folder.flush()
+        self.folder.save_meta()
+        return True
+
+    def _stop(self, workers: dict, outcomes: dict) -> None:
+        for key, worker in workers.items():
+            try:
+                final = worker.stop()
+                outcomes[key] = Outcome(final.status, final.reason, worker.ready, final)
+            except ChildError as exc:
+                outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
+            if outcomes[key].final and outcomes[key].final.info:
+                self.folder.meta["impl_info"][str(worker.job.cell.series)] = \
+                    outcomes[key].final.info
+
+    def _rows(self, group: list[Cell], records: list, peaks: dict, outcomes: dict) -> None:
+        values = round_values(records)
+        for rec in records:
+            if rec.key.is_peak:
+                self.peak_records.setdefault(rec.key.device, []).append(rec)
+        peak_gflops = {key.device: {r: w.ready.flops_per_step / t / 1e9
+                                    for r, t in values.get(key, {}).items()}
+                       for key, w in peaks.items()}
+        ratios = speedups(group, values, self.settings.baseline)
+        for cell in group:
+            key = Key.of(cell)
+            mine = [r for r in records if r.key == key]
+            row = cell_row(cell, self.settings, outcomes[key], values.get(key, {}),
+                           peak_gflops.get(cell.device), ratios.get(key), mine)
+            self.folder.add_cell(row, mine)
+
+    def _peak(self, device: str) -> Worker | None:
+        """The device's matmul-peak worker, started once and timed in every round."""
+        if device not in self.peaks:
+            try:
+                worker = Worker.start(Job("peak", self.settings, device=device), self.group,
+                                      self.env(device),
+                                      self.budget.timeout(self.settings.start_limit))
+            except NotReady as exc:
+                self.folder.meta["peak"][device] = {"status": exc.status, "reason": exc.reason}
+                return None
+            self.peaks[device] = worker
+            if device == "cpu" and worker.ready.blas:
+                self.folder.meta["blas"] = list(worker.ready.blas)  # under this run's threads
+        return self.peaks[device]
+
+    def _finish_peaks(self) -> None:
+        """Record each device's peak over the rounds, and stop its worker."""
+        for device, worker in self.peaks.items():
+            self.folder.meta["peak"][device] = peak_summary(worker.ready,
+                                                            self.peak_records.get(device, []))
+            worker.close()
+        self.peaks.clear()
+        self.folder.save_meta()
+
+    def run_tta(self, goal: TtaGoal, available: dict) -> TtaRow:
+        ok, why = available.get(str(goal.series), (True, ""))
+        result = {"status": "unavailable", "reason": why}
+        if ok:
+            result = run_once(Job("tta", self.settings, goal=goal), self.group,
+                              self.env(goal.device),
+                              self.budget.timeout(self.settings.time_limit_s))
+        tta = goal.tta
+        row = TtaRow(goal.impl, goal.mode, goal.device, goal.dtype, tta.dataset,
+                     target=tta.target, max_epochs=tta.max_epochs, eval_every=tta.eval_every,
+                     **{k: result.get(k) for k in ("reached", "seconds", "epochs", "accuracy")},
+                     status=result.get("status", "failed"), reason=result.get("reason", ""))
+        self.folder.add_tta(row)
+        return row
+
+
+def probe(series, settings: RunSettings, group: Group, seconds: float) -> dict[str, list]:
+    """available() of every series, in one process: {"impl/mode/device": [ok, reason]}; {} when
+    the probe failed (each cell then finds out for itself). Shared by every kind of run."""
+    series = sorted(set(series), key=str)
+    if not series:
+        return {}
+    # memory=True: no JAX GPU preallocation, since the check may run beside the probe.
+    env = cell_env(settings.threads, str(group.folder()), None, memory=True)
+    return run_once(Job("probe", settings, series=tuple(series)), group, env,
+                    seconds).get("available", {})
+
+
+def _by_size(cells: list[Cell]) -> list[list[Cell]]:
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:  # the plan's order: smallest (or largest) size first
+        groups.setdefault(cell.size.name, []).append(cell)
+    return list(groups.values())
+
+
+def _seed(group: list[Cell]) -> int:
+    """A fixed seed per size: the round orders are reproducible, and recorded anyway."""
+    return sum(ord(ch) for ch in group[0].size.name)
+
+
+def tta_key(goal: TtaGoal) -> TtaKey:
+    return TtaKey(goal.impl, goal.mode, goal.device, goal.dtype, goal.tta.dataset)
+
+
+def series_of(cells, goals) -> set[Series]:
+    return {c.series for c in cells} | {g.series for g in goals}
