@@ -30,7 +30,7 @@ from harness.bench import profiles
 from harness.bench.revisions import Repo
 from harness.errors import UsageError
 from harness.measure import machine
-from harness.measure.launch import REPO
+from harness.process import REPO
 from harness.report.multi import machine_label
 from harness.report.tables import dig
 from harness.store import META, read_json

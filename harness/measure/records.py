@@ -91,6 +91,8 @@ class Ready:
     peak_mem_method: str | None = None
     flops_per_step: int | None = None  # the peak's step
     method: str | None = None  # how the peak was measured
+    precision: str | None = None  # the peak's matmul precision: float32 or tf32 (read back)
+    key: str | None = None  # the peak's name in meta.json's peak: "gpu", "gpu-tf32" (peak.peak_key)
     blas: tuple[dict, ...] = ()  # the BLAS pools the worker ran with (threadpoolctl)
     info: dict = field(default_factory=dict)  # the implementation's info() (the peak's)
 
