@@ -164,8 +164,8 @@ GOOD = {"loss": 0.5, "grads": {}, "extra": []}
 def test_only_well_formed_results_in_order_count(tmp_path, text, results, problem):
     path = tmp_path / "results.jsonl"
     path.write_text("\n".join(text) + "\n")
-    got, _, _, _, bad = sandbox._read_results(str(path), n=2)
-    assert len(got) == results and bad == problem
+    got = sandbox.read_results(str(path), n=2)
+    assert len(got.results) == results and got.bad == problem
 
 
 def test_a_malformed_result_becomes_a_finding_not_a_crash():

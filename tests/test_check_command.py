@@ -99,8 +99,8 @@ def test_user_function_with_a_wrong_gradient_fails_and_names_the_tensor(user_fil
 
 
 @pytest.mark.parametrize("function, words", [
-    ("raises", "(call): raised RuntimeError: boom"),
-    ("no_pair", "(call): returned dict; expected a pair"),
+    ("raises", "[grad]: raised RuntimeError: boom (on all 6 runs)"),
+    ("no_pair", "[grad]: returned dict; expected a pair"),
 ])
 def test_user_function_that_breaks_is_a_finding(user_file, capsys, function, words):
     assert cli.main(["check", "--impl", f"{user_file}:{function}"]) == 1
@@ -112,7 +112,10 @@ def test_user_function_that_breaks_is_a_finding(user_file, capsys, function, wor
     (["--impl", "{file}:NOT_A_FUNCTION"], "is not callable"),
     (["--impl", "{dir}/missing.py:grads"], "no such file"),
     (["--impl", "{file}"], "as FILE.py:FUNCTION"),
-    (["--impl", "{file}:grads", "--activation", "relu"], "checked with sigmoid"),
+    (["--impl", "{file}:grads", "--activation", "relu"], "takes no 'activation' parameter"),
+    (["--impl", "{file}:grads", "--device", "all"], "checked on the CPU"),
+    (["--impl", "numpy", "--task", "step"], "--task is for a user's FILE.py:FUNCTION only"),
+    (["--impl", "{file}:grads", "--task", "fly"], "invalid choice: 'fly'"),
     (["--impl", "{file}:grads", "--impl", "numpy"], "cannot be combined"),
     (["--impl", "nosuch"], "unknown implementation 'nosuch'"),
     (["--impl", "torch:bogus"], "unknown mode 'bogus' for torch"),

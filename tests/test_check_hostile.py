@@ -61,7 +61,7 @@ HOSTILE = USER_FILE + textwrap.dedent('''
         return grads(P, X, T, loss)
 
     def forges_done(P, X, T, loss):    # claims the run is over, then leaves quietly
-        with open(sys.argv[3], "a") as results:
+        with open(os.path.join(sys.argv[2], "results.jsonl"), "a") as results:
             results.write('{"done": true}\\n')
         sys.exit(0)
 
