@@ -22,7 +22,7 @@ from harness.check.api import check_my_backprop
 from harness.check.problems import make_problem
 from impls.contract import ContractError
 from tests.helpers import ROOT
-from tests.test_check_hostile import survives
+from tests.test_check_hostile import hang_guard, survives
 
 
 def module_level(P, X, T, loss):
@@ -73,10 +73,9 @@ def test_an_exit_in_a_notebook_function_is_a_failure():
 
 
 def test_a_notebook_function_that_hangs_is_stopped():
-    start = time.perf_counter()
-    result = check_my_backprop(lambda P, X, T, loss: time.sleep(3600), timeout=1)
+    result = hang_guard(lambda: check_my_backprop(lambda P, X, T, loss: time.sleep(3600),
+                                                  timeout=1))
     assert not result.ok and "time limit of 1 s" in result.process
-    assert time.perf_counter() - start < 20
 
 
 def test_nothing_a_notebook_function_started_outlives_the_check(tmp_path):
