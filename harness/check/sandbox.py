@@ -40,7 +40,6 @@ instead; any other is refused with a ContractError that says to save it in a fil
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -54,12 +53,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.check import isolation
+from harness.check.outcome import LINGER, End, Outcome, outcome, read_results, signal_name  # noqa: F401  (Outcome, read_results: this module's API)
 from harness.check.sandbox_child import forked_child, save_jobs
 from impls.contract import ContractError
 
 ROOT = Path(__file__).resolve().parents[2]  # on the child's PYTHONPATH: it imports harness
-SHOW_BYTES = 20_000  # of the user's stdout and stderr, each; the rest is counted, not kept
-LINGER = 5.0  # seconds a worker may take to exit after it said "done" (JAX's exit: ~2 s)
 MARK = "BACKPROP_SANDBOX_RUN"  # in the child's environment: the last sweep looks for it
 # Measured: JAX in a forked child hangs once JAX has run in the parent (its threads' locks
 # are copied locked). Torch and NumPy run fine there.
@@ -78,18 +76,6 @@ class Limits:
     isolation: str = "process"  # "process" or "bwrap"
     readable: tuple[str, ...] = ()  # bwrap: paths the child may read (its submission)
     cancel: threading.Event | None = None  # set it to stop the run from another thread
-
-
-@dataclass(frozen=True)
-class Outcome:
-    results: dict[int, dict]  # job index -> tasks.call's plain data
-    failure: str  # "" when the child delivered every result, said done and exited 0
-    usage: str  # "" or why the FILE could not be loaded (a usage error)
-    stdout: str
-    stderr: str
-    missing: bool = False  # usage says the function does not exist (grade: "missing")
-    timed_out: bool = False
-    isolation: str = "process"
 
 
 def run(source: str | Callable, jobs: list[dict], limits: Limits | float) -> Outcome:
@@ -111,19 +97,11 @@ def run(source: str | Callable, jobs: list[dict], limits: Limits | float) -> Out
             open(name, "w").close()
         end = _run_child(source, run_dir, files, limits, forked)
         why = JAX_AFTER_FORK if forked and end.timed_out and "jax" in sys.modules else ""
-        return _outcome(files, end, len(jobs), limits, why)
+        return outcome(files, end, len(jobs), limits, why)
 
 
 # ---- starting, waiting, killing: the one place that handles processes -------------------------
-@dataclass(frozen=True)
-class _End:
-    code: int | None  # the worker's exit code (negative: killed by that signal); None: unknown
-    guard: str  # "" when the guard reported; else how the guard itself ended
-    timed_out: bool = False
-    lingered: bool = False  # said "done", then did not exit within LINGER seconds
-
-
-def _run_child(source, run_dir: str, files: dict, limits: Limits, forked: bool) -> _End:
+def _run_child(source, run_dir: str, files: dict, limits: Limits, forked: bool) -> End:
     mark = os.urandom(8).hex()
     read_end, write_end = os.pipe()
     try:
@@ -153,10 +131,10 @@ def _run_child(source, run_dir: str, files: dict, limits: Limits, forked: bool) 
                 os.close(fd)
     if len(status) >= 2 and status[1].isdigit():
         worker = int(status[1]) * (-1 if status[0] == "signal" else 1)
-        return _End(worker, "", timed_out, lingered)
-    how = "was stopped" if timed_out else (f"was killed by signal {_signal_name(-code)}"
+        return End(worker, "", timed_out, lingered)
+    how = "was stopped" if timed_out else (f"was killed by signal {signal_name(-code)}"
                                            if code < 0 else f"exited with code {code}")
-    return _End(None, how, timed_out, lingered)
+    return End(None, how, timed_out, lingered)
 
 
 def _spawn(spec: str, run_dir, files, limits: Limits, status_fd: int, mark: str):
@@ -299,96 +277,3 @@ def _forkable(f: Callable) -> Callable | str:
     raise ContractError("this platform cannot fork, so a function typed into a notebook cannot "
                         "run in a separate process: save it in a .py file and pass "
                         "'FILE.py:FUNCTION' instead")
-
-
-# ---- what came back ---------------------------------------------------------------------------
-def _outcome(files: dict, end: _End, n: int, limits: Limits, why: str = "") -> Outcome:
-    got = read_results(files["results"], n)
-    stdout, stderr = _read_capped(files["stdout"]), _read_capped(files["stderr"])
-    count = f"{len(got.results)} of {n} results"
-    code = end.code
-    if got.usage:
-        failure = ""
-    elif end.timed_out:
-        failure = (f"stopped at the time limit of {limits.timeout:g} s with {count} "
-                   + (why or "(an endless loop? a slow import? raise the time limit)"))
-    elif got.bad:
-        failure = f"its result data is malformed or was tampered with ({got.bad})"
-    elif end.lingered:  # every result is in: stopping it is no failure of the user's code
-        failure = ""
-        stderr += (f"\n[the checker stopped this process {LINGER:g} s after its last result: a "
-                   "thread or an atexit handler was still running]")
-    elif code is None:
-        failure = (f"lost its guard process, which {end.guard}, with {count} (did the code "
-                   "signal its parent?)")
-    elif code < 0:
-        failure = f"was killed by signal {_signal_name(-code)} with {count}" + (
-            " (past the memory limit?)" if limits.memory and -code == signal.SIGKILL else "")
-    elif got.done and code != 0:
-        failure = f"exited with code {code} after delivering every result"
-    elif not got.done:
-        where = f"with {count}" if got.loaded else "while importing the file"
-        hint = (" (sys.exit() or os._exit() in the user's code?)" if code == 0
-                else f": {_last_line(stderr)}")
-        failure = f"exited with code {code} {where}{hint}"
-    else:
-        failure = ""
-    return Outcome(got.results, f"the user's process {failure}" if failure else "", got.usage,
-                   stdout, stderr, got.missing, end.timed_out, limits.isolation)
-
-
-@dataclass(frozen=True)
-class Lines:
-    """What the child's result lines say, read with no trust in them."""
-
-    results: dict
-    loaded: bool = False
-    done: bool = False
-    usage: str = ""
-    missing: bool = False
-    bad: str = ""  # what is malformed, "" when nothing
-
-
-def read_results(path: str, n: int) -> Lines:
-    """The child's lines: {"usage": why[, "missing": bool]} alone, or {"loaded": true},
-    {"job": i, "result": ...} for each i in order, {"done": true}. Anything else, or anything
-    out of that order, is malformed."""
-    results: dict[int, dict] = {}
-    loaded = done = False
-    with open(path, encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            try:
-                msg = json.loads(line)
-                keys = set(msg)
-            except (ValueError, TypeError):
-                return Lines(results, loaded, done, bad=f"line {number} is not a JSON object")
-            if keys in ({"usage"}, {"usage", "missing"}) and number == 1:
-                return Lines({}, usage=str(msg["usage"])[:400], missing=msg.get("missing") is True)
-            if keys == {"loaded"} and number == 1:
-                loaded = True
-            elif keys == {"job", "result"} and loaded and not done and len(results) < n \
-                    and type(msg["job"]) is int and msg["job"] == len(results):
-                results[len(results)] = msg["result"]
-            elif keys == {"done"} and loaded and not done and len(results) == n:
-                done = True
-            else:
-                return Lines(results, loaded, done, bad=f"line {number} is out of place")
-    return Lines(results, loaded, done)
-
-
-def _read_capped(path: str) -> str:
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        text = f.read(SHOW_BYTES).decode("utf-8", errors="replace")
-    return text + (f"\n[... {size - SHOW_BYTES} more bytes not kept]" if size > SHOW_BYTES else "")
-
-
-def _last_line(text: str) -> str:
-    return (text.strip().splitlines() or ["(nothing on stderr)"])[-1][:200]
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)

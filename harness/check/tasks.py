@@ -4,7 +4,8 @@
     step   f(params, X, T, loss, lr[, activation]) -> new params         one plain update
     train  f(params, X, T, loss, lr, epochs, batch_size, seed[, activation]) -> (params, history)
     drive  a grads function, driven by its own process through `epochs` full-batch updates
-           p := p - lr * g (what `grade`'s trajectory family runs)
+           p := p - lr * g (what `grade`'s trajectory family runs); drive_step: a step function,
+           applied `epochs` times
 
     from harness.check.tasks import plan, call, rows
     jobs = plan("step", visible_problems(), ("mse", "bce"), "float64", "sigmoid")
@@ -27,16 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
-from harness.check import user
+from harness.check import slips, user
 from harness.check.agreement import Row, compare
-from harness.check.problems import Problem, derivative_slip, loss_value, reference
+from harness.check.problems import Problem, reference
 from harness.check.tolerances import tolerance
-from impls import contract, handwritten
+from impls import contract
 
 TASKS = ("grads", "step", "train")
 LR = 0.5
-# The derivative each activation has, written as a student would (from the output A).
-DERIVATIVES = {"sigmoid": "A (1 - A)", "tanh": "1 - A^2", "relu": "1 where A > 0, else 0"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,23 @@ class Job:
                 "T": self.problem.T}
 
 
+def plan_trajectory(task: str, problems: Sequence[Problem], losses, activation: str,
+                    names: Sequence[str] | None = None) -> list[Job]:
+    """A training run per problem and loss, for `grade`'s trajectory family: a grads or a step
+    function driven through five full-batch updates in its own process, a train function
+    through three epochs of minibatches of ceil(N / 3) rows."""
+    if task != "train":
+        return plan("drive" if task == "grads" else "drive_step", problems, losses, "float64",
+                    activation, names)
+    jobs = []
+    for i, p in enumerate(problems):
+        batch = -(-len(p.X) // 3)
+        name = f"{names[i] if names else p.name}-e3-b{batch}"
+        jobs += [Job("train", p.cast("float64"), loss, activation, "float64", epochs=3, batch_size=batch,
+                     seed=p.seed + 1, name=name) for loss in losses]
+    return jobs
+
+
 def plan(task: str, problems: Sequence[Problem], losses, dtype: str, activation: str,
          names: Sequence[str] | None = None) -> list[Job]:
     """The jobs of `task` on each problem and loss. train: the first problem one full-batch
@@ -76,7 +92,7 @@ def plan(task: str, problems: Sequence[Problem], losses, dtype: str, activation:
             epochs, batch = ((1, n), (4, n))[i] if i < 2 else (3, -(-n // 3))
             extra = dict(epochs=epochs, batch_size=batch, seed=p.seed + 1)
             name = f"{name}-e{epochs}" + (f"-b{batch}" if batch < n else "")
-        elif task == "drive":
+        elif task in ("drive", "drive_step"):
             extra = dict(epochs=5)
             name = f"{name}-e5"
         for loss in losses:
@@ -92,7 +108,7 @@ def call(f: Callable, job: Mapping, pass_activation: bool) -> dict:
     task = job["task"]
     if task == "grads":
         return user.call(f, P, X, T, loss, **kw)
-    if task == "drive":
+    if task in ("drive", "drive_step"):
         return _drive(f, job, kw)
     args = (job["lr"],) if task == "step" else (job["lr"], job["epochs"], job["batch_size"],
                                                   job["seed"])
@@ -127,28 +143,37 @@ def _train_answer(out) -> dict:
 
 
 def _drive(f: Callable, job: Mapping, kw: dict) -> dict:
-    """Full-batch gradient descent with f's gradients, in this (the user's) process."""
+    """Full-batch gradient descent in this (the user's) process: with f's gradients (drive:
+    p := p - lr * g, the loss before each update in the history), or with f's own update
+    (drive_step: p := f(p, ..., lr), no history)."""
     P = {k: np.array(v) for k, v in job["params"].items()}
     history = []
     for epoch in range(job["epochs"]):
-        answer = user.call(f, P, job["X"], job["T"], job["loss"], **kw)
+        if job["task"] == "drive":
+            answer = user.call(f, P, job["X"], job["T"], job["loss"], **kw)
+            tensors = answer.get("grads", {})
+        else:
+            answer = call(f, dict(job, task="step", params=P), bool(kw))
+            tensors = answer.get("params", {})
         bad = answer.get("error") or (answer["loss"].get("error")
-                                      if isinstance(answer["loss"], dict) else "")
+                                      if isinstance(answer.get("loss"), dict) else "")
         for k in contract.PARAM_NAMES:
-            g = answer.get("grads", {}).get(k, {"error": "missing"})
+            g = tensors.get(k, {"error": "missing"})
             bad = bad or ("error" in g and f"{k}: {g['error']}")
             bad = bad or (tuple(g["shape"]) != P[k].shape and f"{k}: wrong shape {g['shape']}")
         if bad:
             return {"error": f"update {epoch + 1}: {bad}"}
-        history.append(answer["loss"])
-        P = {k: P[k] - job["lr"] * np.reshape(answer["grads"][k]["data"], P[k].shape)
-             .astype(P[k].dtype) for k in contract.PARAM_NAMES}
-    return {"params": {k: user.array(v) for k, v in P.items()}, "history": user.array(history)}
+        new = {k: np.reshape(tensors[k]["data"], P[k].shape).astype(P[k].dtype) for k in P}
+        if job["task"] == "drive":
+            history.append(answer["loss"])
+            new = {k: P[k] - job["lr"] * new[k] for k in P}
+        P = new
+    answer = {"params": {k: user.array(v) for k, v in P.items()}}
+    return answer | ({"history": user.array(history)} if job["task"] == "drive" else {})
 
 
 # ---- in the checker ------------------------------------------------------------------------
 _CACHE: dict = {}
-_NOWHERE = dict(impl="", mode="", device="", loss="", activation="", problem="")  # side rows
 
 
 def expected(job: Job) -> dict:
@@ -180,7 +205,7 @@ def rows(result: dict | None, job: Job, missing: str = "", **context) -> list[Ro
             got = user.decode(result["grads"])[0]
         except (TypeError, ValueError, KeyError, AttributeError):  # no result: nothing to name
             got = {}
-        return _slip(out, job, got)
+        return slips.activation(out, job, got)
     kind = "step" if job.task == "step" else "trajectory"
     where = dict(device="cpu", loss=job.loss, activation=job.activation, problem=job.name,
                  **context)
@@ -200,10 +225,13 @@ def rows(result: dict | None, job: Job, missing: str = "", **context) -> list[Ro
                    if g.shape == p.params[k].shape}
         out = compare(expected(job), {**got, **implied}, "grad", dtype, N, K, **where)
         out = [dataclasses.replace(r, kind="step") for r in user.finish(out, errors, low, dtype)]
-        return _slip(out, job, implied)
-    out = compare(expected(job), got, "trajectory", dtype, job.batch_size or N, K, **where)
-    out = [_trajectory_diagnosis(r, job, got) for r in user.finish(out, errors, low, dtype)]
-    if any(r.tensor == "history" and r.diagnosis == _HISTORY_SLIPS["in order"] for r in out):
+        return slips.activation(out, job, implied)
+    want = expected(job)
+    if job.task == "drive_step":  # a step returns no loss: the parameters tell it all
+        want = {k: v for k, v in want.items() if k != "history"}
+    out = compare(want, got, "trajectory", dtype, job.batch_size or N, K, **where)
+    out = [slips.trajectory(r, job, got) for r in user.finish(out, errors, low, dtype)]
+    if any(r.tensor == "history" and r.diagnosis == slips.HISTORY_SLIPS["in order"] for r in out):
         out = [dataclasses.replace(r, diagnosis="minibatches in file order, not the contract's "
                                    "(see history)") if r.diagnosis == "wrong values" else r
                for r in out]
@@ -213,84 +241,3 @@ def rows(result: dict | None, job: Job, missing: str = "", **context) -> list[Ro
 def _call_row(diagnosis: str, kind: str, dtype: str, where: dict) -> Row:
     return dataclasses.replace(user.call_row(diagnosis, dtype, where), kind=kind,
                                tolerance=tolerance("grad" if kind == "step" else kind, dtype))
-
-
-def _slip(out: list[Row], job: Job, got: Mapping) -> list[Row]:
-    """W1 and b1 wrong in the way of another activation's derivative: say whose."""
-    bad = {r.tensor for r in out if not r.ok}
-    if not {"W1", "b1"} & bad or not all(isinstance(got.get(k), np.ndarray) for k in ("W1",
-                                                                                     "b1")):
-        return out
-    p = job.problem
-    for used in contract.ACTIVATIONS:
-        if used == job.activation:
-            continue
-        slip = derivative_slip(p.params, p.X, p.T, job.loss, job.activation, used)
-        rows = compare(slip, {k: got[k] for k in slip}, "grad", job.dtype, **_NOWHERE)
-        if all(r.ok for r in rows):
-            why = (f"uses {used}'s derivative {DERIVATIVES[used]}: {job.activation}'s is "
-                   f"{DERIVATIVES[job.activation]}")
-            return [dataclasses.replace(r, diagnosis=why) if r.tensor in bad and
-                    r.tensor in slip else r for r in out]
-    return out
-
-
-def _trajectory_diagnosis(r: Row, job: Job, got: Mapping) -> Row:
-    """Name the classic slips of a training loop where the data shows them."""
-    if r.ok or r.tensor in ("(call)",):
-        return r
-    p = job.problem
-    if r.tensor == "history":
-        h = got.get("history")
-        if h is None or h.ndim != 1:
-            return r
-        if len(h) != job.epochs:
-            return dataclasses.replace(r, diagnosis=f"history has {len(h)} entries for "
-                                       f"{job.epochs} epochs (one loss per epoch)")
-        rtol = max(1e-6, 10 * tolerance("trajectory", job.dtype))
-        for how, why in _HISTORY_SLIPS.items():
-            if np.allclose(_variant(job, how), h, rtol=rtol, atol=0):
-                return dataclasses.replace(r, diagnosis=why)
-        return r
-    if job.task == "train" and job.epochs == 1 and (job.batch_size or 0) >= len(p.X) \
-            and isinstance(got.get(r.tensor), np.ndarray) \
-            and got[r.tensor].shape == p.params[r.tensor].shape:
-        implied = (p.params[r.tensor] - got[r.tensor]) / job.lr
-        L, G = reference(p.params, p.X, p.T, job.loss, job.activation)
-        (g,) = compare({r.tensor: G[r.tensor]}, {r.tensor: implied}, "grad", job.dtype,
-                       len(p.X), p.shape[3], **_NOWHERE)
-        if g.diagnosis:
-            return dataclasses.replace(r, diagnosis=f"the update's gradient: {g.diagnosis}")
-    return r
-
-
-_HISTORY_SLIPS = {
-    "in order": "the loss history of minibatches taken in file order: the contract shuffles "
-                "every epoch (impls.contract.batch_order(N, batch_size, seed, epoch))",
-    "after": "history[e] is the loss after epoch e's updates: the contract records the mean "
-             "of the batch losses, each taken before its update",
-    "whole set": "history[e] is the whole set's loss at the start of epoch e: the contract "
-                 "averages the batch losses, each taken before its update",
-}
-
-
-def _variant(job: Job, how: str) -> np.ndarray:
-    """The history a training loop with one classic slip records (float64)."""
-    p = job.problem
-    P = contract.cast(p.params, "float64")
-    X, T = np.asarray(p.X, np.float64), np.asarray(p.T, np.float64)
-    n, history = len(X), []
-    for epoch in range(job.epochs):
-        order = contract.batch_order(n, job.batch_size, job.seed, epoch)
-        if order is None or how == "in order":
-            b = job.batch_size or n
-            order = [np.arange(n)[i:i + b] for i in range(0, n, b)]
-        start = loss_value(P, X, T, job.loss, job.activation)
-        losses = []
-        for idx in order:
-            L, G = handwritten.grads(np, P, X[idx], T[idx], job.loss, job.activation)
-            losses.append(float(L))
-            P = {k: P[k] - job.lr * G[k] for k in P}
-        history.append({"after": loss_value(P, X, T, job.loss, job.activation),
-                        "whole set": start}.get(how, float(np.mean(losses))))
-    return np.asarray(history)
