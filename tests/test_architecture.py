@@ -21,7 +21,7 @@ STAGES = {
     "impls": 2,
     "harness.check": 3, "harness.measure": 3,
     "harness.store": 4,
-    "harness.report": 5, "harness.lessons": 5,
+    "harness.report": 5, "harness.lessons": 5, "harness.grade": 5,
     "harness.bench": 6,
     "harness.cli": 7, "harness.__main__": 7, "harness": 7,
 }
