@@ -60,7 +60,9 @@ def outcome(files: dict, end: End, n: int, limits, why: str = "") -> Outcome:
                    "signal its parent?)")
     elif code < 0:
         failure = f"was killed by signal {signal_name(-code)} with {count}" + (
-            " (past the memory limit?)" if limits.memory and -code == signal.SIGKILL else "")
+            " (past the memory limit?)" if limits.memory and -code == signal.SIGKILL else
+            " (it wrote more than 64 MB: printing far too much?)"
+            if -code == getattr(signal, "SIGXFSZ", 0) else "")
     elif got.done and code != 0:
         failure = f"exited with code {code} after delivering every result"
     elif not got.done:

@@ -153,6 +153,8 @@ def grade_one(sub: Submission, rubric, function: str, limits, plan, parts, wires
                 why = outcome.failure.removeprefix("the user's process ")
             rows = [tasks.rows(outcome.results.get(i), job, outcome.failure, impl="user",
                                mode=sub.name) for i, job in enumerate(plan)]
+    for path in {str(sub.file), str(Path(str(sub.file)).absolute())} if sub.file else ():
+        why = why.replace(path, sub.shown)  # the class's own names, never this machine's paths
     g = score.grade(rows, parts, rubric, status, why)
     diagnosis = g.diagnosis
     if "MemoryError" in diagnosis and limits.memory:
