@@ -37,6 +37,7 @@ HINTS = (
                 "update."),
     ("time limit", "An endless loop, or work far larger than these small problems need."),
     ("MemoryError", "It ran out of memory: these problems need a few kilobytes."),
+    ("File too large", "It printed more than 64 MB: print less (or nothing)."),
     ("cell", "Run the notebook top to bottom in a fresh kernel (Kernel > Restart & Run All): "
              "it must run without errors."),
     ("raised", "Run the check yourself (below) to see the error on the checker's inputs."),

@@ -16,15 +16,14 @@ def grads(params, X, T, loss):
         copied = namespace["grads"](params, X, T, loss)
     except OSError:
         copied = None
-    # 2. Leave a daemon behind, in a session of its own.
-    subprocess.Popen(["sleep", "600"], start_new_session=True)
+    # 2. Leave a daemon behind, in a session of its own (the odd number lets a test find it).
+    subprocess.Popen(["sleep", "600.0613"], start_new_session=True)
     # 3. Scribble over the grader's output, if it can find it.
-    for path in ("../grades.csv", "/tmp/grades.csv"):
-        try:
-            with open(path, "w") as f:
-                f.write("mallory,pass,100\n")
-        except OSError:
-            pass
+    try:
+        with open("../grades.csv", "w") as f:
+            f.write("mallory,pass,100\n")
+    except OSError:
+        pass
     # 4. Kill whoever started it, and wait to be stopped.
     os.kill(os.getppid(), signal.SIGKILL)
     time.sleep(60)

@@ -1,7 +1,6 @@
 """Frank (a folder): the hidden layer's weight gradient transposed."""
 
 import numpy as np
-
 from helpers import sigmoid
 
 
