@@ -119,11 +119,15 @@ def _work_notebook(spec: str, run_dir: str) -> int:
     tmp = os.environ.get("TMPDIR") or run_dir
     for var, sub in (("JUPYTER_RUNTIME_DIR", "jupyter"), ("IPYTHONDIR", "ipython")):
         os.environ[var] = os.path.join(tmp, sub)
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, DeadKernelError
-
     results = os.path.join(run_dir, "results.jsonl")
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, DeadKernelError
+    except ImportError as exc:
+        _usage(results, ContractError(f"checking a notebook needs nbclient, nbformat and "
+                                      f"ipykernel ({exc}): pip install nbclient ipykernel"))
+        return 3
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # not JSON, not a notebook
