@@ -133,7 +133,7 @@ def check_user(specs: list[str], args, losses):
 def _is_user_spec(spec: str) -> bool:
     """FILE.py:FUNCTION (a path), as opposed to NAME or NAME:MODE (the registry)."""
     head = spec.rpartition(":")[0]
-    if head.endswith(".py"):
+    if head.endswith((".py", ".ipynb")):  # a notebook runs top to bottom, then f is checked
         return True
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         raise UsageError(f"--impl {spec}: a file must name its function, as FILE.py:FUNCTION")

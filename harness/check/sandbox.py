@@ -103,7 +103,9 @@ def run(source: str | Callable, jobs: list[dict], limits: Limits | float) -> Out
 # ---- starting, waiting, killing: the one place that handles processes -------------------------
 def _run_child(source, run_dir: str, files: dict, limits: Limits, forked: bool) -> End:
     mark = os.urandom(8).hex()
-    read_end, write_end = os.pipe()
+    guarded = hasattr(os, "fork")  # without fork (Windows) there is no guard, and no pipe
+    read_end, write_end = os.pipe() if guarded else (-1, -1)
+    status: list[str] = []
     try:
         if forked:
             pid = _fork(source, run_dir, files, limits, write_end, mark)
@@ -111,29 +113,31 @@ def _run_child(source, run_dir: str, files: dict, limits: Limits, forked: bool) 
         else:
             proc = _spawn(source, run_dir, files, limits, write_end, mark)
             pid, poll = proc.pid, proc.poll
-        os.close(write_end)
-        write_end = -1
+        if write_end >= 0:
+            os.close(write_end)
+            write_end = -1
         try:
             code, timed_out, lingered = _wait(poll, files["results"], limits)
         except BaseException:  # Ctrl-C, SIGTERM, a cancel: nothing may outlive us
             _kill(pid, poll)
             raise
         _kill(pid, poll)
-        os.set_blocking(read_end, False)
-        try:
-            status = os.read(read_end, 200).decode(errors="replace").split()
-        except BlockingIOError:
-            status = []
+        if read_end >= 0:
+            os.set_blocking(read_end, False)
+            with contextlib.suppress(BlockingIOError):
+                status = os.read(read_end, 200).decode(errors="replace").split()
     finally:
         _sweep(mark)
         for fd in (read_end, write_end):
             if fd >= 0:
                 os.close(fd)
+    if not guarded:
+        return End(code, "", timed_out, lingered)
     if len(status) >= 2 and status[1].isdigit():
         worker = int(status[1]) * (-1 if status[0] == "signal" else 1)
         return End(worker, "", timed_out, lingered)
-    how = "was stopped" if timed_out else (f"was killed by signal {signal_name(-code)}"
-                                           if code < 0 else f"exited with code {code}")
+    how = ("was stopped" if code is None else f"was killed by signal {signal_name(-code)}"
+           if code < 0 else f"exited with code {code}")
     return End(None, how, timed_out, lingered)
 
 
@@ -150,7 +154,8 @@ def _spawn(spec: str, run_dir, files, limits: Limits, status_fd: int, mark: str)
                                     + [os.path.abspath(p) for p in limits.readable])
     with open(files["stdout"], "wb") as out, open(files["stderr"], "wb") as err:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                cwd=os.path.join(run_dir, "work"), pass_fds=(status_fd,),
+                                cwd=os.path.join(run_dir, "work"),
+                                pass_fds=(status_fd,) if status_fd >= 0 else (),
                                 start_new_session=True)  # its own session and group
 
 

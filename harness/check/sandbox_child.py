@@ -85,18 +85,7 @@ def takes_activation(f: Callable) -> bool:
                or p.kind == p.VAR_KEYWORD for p in params)
 
 
-def serve_namespace(namespace: dict, name: str, run_dir: str) -> None:
-    """The last cell of an executed notebook: serve the jobs with namespace[name]."""
-    results = os.path.join(run_dir, "results.jsonl")
-    try:
-        f = user.function_in(namespace, name, "the notebook")
-    except ContractError as exc:
-        _usage(results, exc)
-        return
-    serve(f, load_jobs(os.path.join(run_dir, "jobs.npz")), results)
-
-
-def _usage(results_path: str, exc: ContractError) -> None:
+def usage(results_path: str, exc: ContractError) -> None:
     with open(results_path, "a", encoding="utf-8") as out:
         out.write(json.dumps({"usage": str(exc), "missing": isinstance(
             exc, user.MissingFunction)}) + "\n")
@@ -107,66 +96,10 @@ def _work_file(spec: str, run_dir: str) -> int:
     try:
         f = user.load_function(spec)
     except ContractError as exc:
-        _usage(results, exc)
+        usage(results, exc)
         return 3
     serve(f, load_jobs(os.path.join(run_dir, "jobs.npz")), results)
     return 0
-
-
-def _work_notebook(spec: str, run_dir: str) -> int:
-    """Execute the notebook headless in a kernel of this interpreter; its last cell serves."""
-    path, _, name = spec.rpartition(":")
-    tmp = os.environ.get("TMPDIR") or run_dir
-    for var, sub in (("JUPYTER_RUNTIME_DIR", "jupyter"), ("IPYTHONDIR", "ipython")):
-        os.environ[var] = os.path.join(tmp, sub)
-    results = os.path.join(run_dir, "results.jsonl")
-    try:
-        import nbformat
-        from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, DeadKernelError
-    except ImportError as exc:
-        _usage(results, ContractError(f"checking a notebook needs nbclient, nbformat and "
-                                      f"ipykernel ({exc}): pip install nbclient ipykernel"))
-        return 3
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:  # not JSON, not a notebook
-        _usage(results, ContractError(f"{path} cannot be read as a notebook: "
-                                      f"{user.raised(exc)}"))
-        return 3
-    count = len(nb.cells)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        f"import harness.check.sandbox_child as _bpb\n"
-        f"_bpb.serve_namespace(globals(), {name!r}, {run_dir!r})"))
-    client = NotebookClient(nb, timeout=None, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": os.getcwd()}})
-    try:
-        client.execute()
-    except CellExecutionError:
-        for i, cell in enumerate(nb.cells[:count], 1):
-            error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
-            if error is not None:
-                last = (str(error.get("evalue", "")).strip().splitlines() or [""])[-1][:300]
-                _usage(results, ContractError(f"cell {i} of {count} raised "
-                                              f"{error.get('ename', 'an error')}: {last}"))
-                return 3
-        print("the notebook's checking cell failed", file=sys.stderr)
-        return 1
-    except DeadKernelError:
-        print("the notebook's kernel died (os._exit() or a crash in the notebook?)",
-              file=sys.stderr)
-        return 1
-    finally:
-        _echo_outputs(nb)
-    return 0
-
-
-def _echo_outputs(nb) -> None:
-    """What the notebook's cells printed, on this process's stdout and stderr (captured)."""
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            if o.get("output_type") == "stream":
-                (sys.stderr if o.get("name") == "stderr" else sys.stdout).write(o.get("text", ""))
 
 
 # ---- the guard -------------------------------------------------------------------------------
@@ -322,7 +255,10 @@ def main(argv: list[str]) -> int:
     """`python -m harness.check.sandbox_child SPEC RUN_DIR STATUS_FD MEMORY` (from `run`)."""
     spec, run_dir, status_fd, memory = argv
     limit(int(memory))
-    work = _work_notebook if spec.rpartition(":")[0].endswith(".ipynb") else _work_file
+    if spec.rpartition(":")[0].endswith(".ipynb"):
+        from harness.check.notebook import work_notebook as work
+    else:
+        work = _work_file
     return guard(lambda: work(spec, run_dir), int(status_fd) if int(status_fd) >= 0 else None)
 
 
