@@ -15,7 +15,7 @@ import os
 import sys
 
 from harness.check import user
-from harness.check.sandbox_child import load_jobs, serve, usage
+from harness.check.serve import load_jobs, serve, usage
 from impls.contract import ContractError
 
 

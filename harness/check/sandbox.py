@@ -54,7 +54,8 @@ from pathlib import Path
 
 from harness.check import isolation
 from harness.check.outcome import LINGER, End, Outcome, outcome, read_results, signal_name  # noqa: F401  (Outcome, read_results: this module's API)
-from harness.check.sandbox_child import forked_child, save_jobs
+from harness.check.sandbox_child import forked_child
+from harness.check.serve import save_jobs
 from impls.contract import ContractError
 
 ROOT = Path(__file__).resolve().parents[2]  # on the child's PYTHONPATH: it imports harness
