@@ -188,3 +188,31 @@ def test_the_python_example_runs_from_anywhere(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "  | shapes: (11, 5) (11, 3)" in result.stdout
     assert "ok: False | first failure: off by a factor of N=11" in result.stdout
+
+
+def test_a_notebook_step_and_training_loop_are_checked_by_task():
+    def step(P, X, T, loss, lr):
+        L, G = bugs.correct(P, X, T, loss)
+        return {k: P[k] - lr * G[k] for k in P}
+
+    def train(P, X, T, loss, lr, epochs, batch_size, seed):  # full batch only: wrong for
+        history = []                                         # the minibatch runs
+        for _ in range(epochs):
+            L, G = bugs.correct(P, X, T, loss)
+            history.append(L)
+            P = {k: P[k] - lr * G[k] for k in P}
+        return P, history
+
+    assert check_my_backprop(step, task="step").ok
+    result = check_my_backprop(train, task="train")
+    assert not result.ok and {r.problem for r in result.failures} == {"F8-H4-K5-N9-s2-e3-b3"}
+    with pytest.raises(ContractError, match="unknown task 'fly'"):
+        check_my_backprop(step, task="fly")
+
+
+def test_a_process_that_lingers_after_its_last_result_is_stopped_not_failed(tmp_path):
+    path = tmp_path / "lingers.py"
+    path.write_text("import atexit, time\nfrom harness.check.bugs import correct as grads\n"
+                    "atexit.register(time.sleep, 3600)\n")
+    result = hang_guard(lambda: check_my_backprop(f"{path}:grads", timeout=600))
+    assert result.ok and "stopped this process 5 s after its last result" in result.stderr

@@ -191,3 +191,13 @@ def test_any_registered_implementation_is_checked_generically(tmp_path, monkeypa
     # trajectories run through the (correct) session and agree
     assert all(r["ok"] for r in report["rows"] if r["kind"] == "trajectory")
     assert np.isfinite([r["worst_error"] for r in failing]).all()
+
+
+def test_a_notebook_is_checked_after_running_top_to_bottom(capsys):
+    folder = ROOT / "docs" / "examples" / "class"
+    assert cli.main(["check", "--impl", f"{folder}/carol_notebook.ipynb:grads"]) == 0, \
+        capsys.readouterr().out
+    assert "  | a quick try:" in capsys.readouterr().out  # what its cells printed
+    assert cli.main(["check", "--impl", f"{folder}/heidi_notebook.ipynb:grads"]) == 2
+    assert "cell 3 of 4 raised FileNotFoundError: my_data.csv not found" in \
+        capsys.readouterr().err
