@@ -62,6 +62,12 @@ HOSTILE = USER_FILE + textwrap.dedent('''
             f.write(f"{child.pid}\\n")
         return grads(P, X, T, loss)
 
+    def escapes_unmarked(P, X, T, loss):  # a new session and an empty environment: no mark
+        child = subprocess.Popen(["sleep", "600"], start_new_session=True, env={})
+        with open(os.environ["PID_FILE"], "a") as f:
+            f.write(f"{child.pid}\\n")
+        return grads(P, X, T, loss)
+
     def double_forks(P, X, T, loss):  # the daemon's way out: setsid, fork again, orphan it
         if os.fork() == 0:
             os.setsid()
@@ -269,7 +275,8 @@ def pids(path) -> list[int]:
     return [int(line) for line in path.read_text().split()] if path.exists() else []
 
 
-@pytest.mark.parametrize("function", ["escapes_the_group", "double_forks", "holds_its_output"])
+@pytest.mark.parametrize("function", ["escapes_the_group", "escapes_unmarked", "double_forks",
+                                      "holds_its_output"])
 def test_no_child_survives_the_check_whatever_it_does_to_its_session(hostile, tmp_path, function):
     """Correct gradients, and a child left behind: setsid(), a double fork, or a fork that
     holds every descriptor. The check passes, returns without waiting for the child (the
@@ -282,7 +289,8 @@ def test_no_child_survives_the_check_whatever_it_does_to_its_session(hostile, tm
     assert pids(pid_file) and not [pid for pid in pids(pid_file) if survives(pid, wait=5)]
 
 
-@pytest.mark.parametrize("function", ["escapes_the_group", "holds_its_output"])
+@pytest.mark.parametrize("function", ["escapes_the_group", "escapes_unmarked",
+                                      "holds_its_output"])
 def test_no_child_of_a_notebook_function_survives(hostile, tmp_path, monkeypatch, function):
     import importlib.util
 
