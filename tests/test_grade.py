@@ -155,6 +155,10 @@ def test_a_small_class_is_graded_into_every_file(small, tmp_path, capsys):
         "alice_numpy": "pass", "dave_sum": "fail", "erin_sign": "fail", "grace_bias": "fail",
         "ivan_renamed": "missing"}
     assert got["alice_numpy"]["score"] == got["alice_numpy"]["max_score"] == "11.0"
+    # dave and erin: the loss and the shapes are right; grace: the loss, W1 and W2
+    assert [(got[n]["score"], got[n]["checks_passed"]) for n in ("dave_sum", "erin_sign",
+                                                                   "grace_bias")] == \
+        [("2.0", "4"), ("2.0", "4"), ("5.0", "6")]
     assert "factor of N" in got["dave_sum"]["diagnosis"]
     assert got["ivan_renamed"]["diagnosis"] == "ivan_renamed.py has no function 'grads'"
     for name in got:
