@@ -65,7 +65,7 @@ SAFE = {
     "hangs": ('''
         def grads(P, X, T, loss):
             time.sleep(3600)
-        ''', "timeout", "stopped at the time limit of 30 s"),
+        ''', "timeout", "stopped at the time limit of 15 s"),
 }
 # Submissions only bubblewrap can stop.
 WALLED = {
@@ -115,7 +115,7 @@ def make_class(folder, hostile: dict) -> None:
 
 def grade(folder, out, *extra, timeout=900) -> tuple[int, dict, str]:
     result = subprocess.run([sys.executable, "-m", "harness", "grade", str(folder), "--out",
-                             str(out), "--timeout", "30", "--memory", "1G", *extra], cwd=ROOT,
+                             str(out), "--timeout", "15", "--memory", "1G", *extra], cwd=ROOT,
                             capture_output=True, text=True, timeout=timeout)  # hang guard
     rows = {}
     if (out / "grades.csv").exists():
