@@ -47,6 +47,10 @@ USER_FILE = textwrap.dedent('''
     def no_pair(P, X, T, loss):
         return {"W1": P["W1"]}
 
+    def w2_none(P, X, T, loss):  # a skeleton whose W2 line is not written yet
+        L, G = grads(P, X, T, loss)
+        return L, dict(G, W2=None)
+
     NOT_A_FUNCTION = 3
 ''')
 
@@ -201,3 +205,11 @@ def test_a_notebook_is_checked_after_running_top_to_bottom(capsys):
     assert cli.main(["check", "--impl", f"{folder}/heidi_notebook.ipynb:grads"]) == 2
     assert "cell 3 of 4 raised FileNotFoundError: my_data.csv not found" in \
         capsys.readouterr().err
+
+
+def test_a_gradient_returned_as_none_is_one_line_for_that_tensor(user_file, capsys):
+    assert cli.main(["check", "--impl", f"{user_file}:w2_none"]) == 1
+    out = capsys.readouterr().out
+    fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert fails == [f"FAIL user {user_file}:w2_none [grad]: W2: not computed (None) "
+                     "(on all 6 runs)"] and "Traceback" not in out

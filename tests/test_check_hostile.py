@@ -281,12 +281,14 @@ def test_no_child_survives_the_check_whatever_it_does_to_its_session(hostile, tm
     """Correct gradients, and a child left behind: setsid(), a double fork, or a fork that
     holds every descriptor. The check passes, returns without waiting for the child (the
     time limit is 600 s, the hang guard 300 s) and leaves none of them running."""
-    pid_file = tmp_path / "pids"
-    env = dict(os.environ, PID_FILE=str(pid_file))
+    pid_file, tmp = tmp_path / "pids", tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, PID_FILE=str(pid_file), TMPDIR=str(tmp))
     result = hang_guard(lambda: python_m_harness("--impl", f"{hostile}:{function}", "--timeout",
                                                  "600", env=env))
     assert result.returncode == 0, result.stdout
     assert pids(pid_file) and not [pid for pid in pids(pid_file) if survives(pid, wait=5)]
+    assert list(tmp.iterdir()) == [], "the check left files in the temporary folder"
 
 
 @pytest.mark.parametrize("function", ["escapes_the_group", "escapes_unmarked",
