@@ -55,6 +55,7 @@ def _plot(scores: list[float], top: float, mistakes: Counter, path: Path) -> Non
     import io
 
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -66,11 +67,13 @@ def _plot(scores: list[float], top: float, mistakes: Counter, path: Path) -> Non
     left.set_xlabel(f"score (of {top:g})")
     left.set_ylabel("submissions")
     left.set_title("Distribution of scores")
+    left.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     common = sorted(mistakes.items(), key=lambda kv: (-kv[1], kv[0]))[:8][::-1]
     right.barh([_short(d) for d, _ in common], [c for _, c in common], color="#dd8452")
     right.set_xlabel("submissions")
     right.set_title("Most common mistakes" if common else "No mistakes")
     right.tick_params(axis="y", labelsize=7)
+    right.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
