@@ -237,3 +237,13 @@ def test_usage_errors_are_one_line_exit_2(small, tmp_path, capsys, argv, words):
             for a in argv]
     code, err = grade(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and words in err, err
+
+
+def test_a_zip_of_the_class_grades_as_the_folder_does(small, tmp_path, capsys):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(small.iterdir()):
+            z.write(path, f"class/{path.name}")
+    assert grade(capsys, archive, "--out", tmp_path / "z")[0] == 0
+    assert grade(capsys, small, "--out", tmp_path / "f")[0] == 0
+    assert without_seconds(tmp_path / "z") == without_seconds(tmp_path / "f")
