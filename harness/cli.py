@@ -26,6 +26,8 @@ COMMANDS = {
     "check": ("harness.check.command",
               "prove every implementation computes the same gradients and trajectory"),
     "zoo": ("harness.check.zoo", "run the gradient checker on a zoo of real backprop bugs"),
+    "grade": ("harness.grade.command",
+              "grade a class's backprop submissions, sandboxed: grades.csv, feedback, summary"),
     "bench": ("harness.bench.command",
               "time every implementation over a sweep of sizes; write a run folder"),
     "compare": ("harness.report.compare", "compare two runs cell by cell; exit 1 on a regression"),

@@ -33,6 +33,7 @@ STAGES = {
     "harness.check.": 5, "harness.measure.": 5,
     "harness.store.": 6,
     "harness.report.": 7, "harness.lessons.": 7, "harness.site.": 7,
+    "harness.grade.": 7,
     "harness.bench.": 8,
     "harness.cli": 9, "harness.__main__": 9, "harness": 9,
 }

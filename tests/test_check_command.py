@@ -47,6 +47,10 @@ USER_FILE = textwrap.dedent('''
     def no_pair(P, X, T, loss):
         return {"W1": P["W1"]}
 
+    def w2_none(P, X, T, loss):  # a skeleton whose W2 line is not written yet
+        L, G = grads(P, X, T, loss)
+        return L, dict(G, W2=None)
+
     NOT_A_FUNCTION = 3
 ''')
 
@@ -99,8 +103,8 @@ def test_user_function_with_a_wrong_gradient_fails_and_names_the_tensor(user_fil
 
 
 @pytest.mark.parametrize("function, words", [
-    ("raises", "(call): raised RuntimeError: boom"),
-    ("no_pair", "(call): returned dict; expected a pair"),
+    ("raises", "[grad]: raised RuntimeError: boom (on all 6 runs)"),
+    ("no_pair", "[grad]: returned dict; expected a pair"),
 ])
 def test_user_function_that_breaks_is_a_finding(user_file, capsys, function, words):
     assert cli.main(["check", "--impl", f"{user_file}:{function}"]) == 1
@@ -112,7 +116,10 @@ def test_user_function_that_breaks_is_a_finding(user_file, capsys, function, wor
     (["--impl", "{file}:NOT_A_FUNCTION"], "is not callable"),
     (["--impl", "{dir}/missing.py:grads"], "no such file"),
     (["--impl", "{file}"], "as FILE.py:FUNCTION"),
-    (["--impl", "{file}:grads", "--activation", "relu"], "checked with sigmoid"),
+    (["--impl", "{file}:grads", "--activation", "relu"], "takes no 'activation' parameter"),
+    (["--impl", "{file}:grads", "--device", "all"], "checked on the CPU"),
+    (["--impl", "numpy", "--task", "step"], "--task is for a user's FILE.py:FUNCTION only"),
+    (["--impl", "{file}:grads", "--task", "fly"], "invalid choice: 'fly'"),
     (["--impl", "{file}:grads", "--impl", "numpy"], "cannot be combined"),
     (["--impl", "nosuch"], "unknown implementation 'nosuch'"),
     (["--impl", "torch:bogus"], "unknown mode 'bogus' for torch"),
@@ -188,3 +195,21 @@ def test_any_registered_implementation_is_checked_generically(tmp_path, monkeypa
     # trajectories run through the (correct) session and agree
     assert all(r["ok"] for r in report["rows"] if r["kind"] == "trajectory")
     assert np.isfinite([r["worst_error"] for r in failing]).all()
+
+
+def test_a_notebook_is_checked_after_running_top_to_bottom(capsys):
+    folder = ROOT / "docs" / "examples" / "class"
+    assert cli.main(["check", "--impl", f"{folder}/carol_notebook.ipynb:grads"]) == 0, \
+        capsys.readouterr().out
+    assert "  | a quick try:" in capsys.readouterr().out  # what its cells printed
+    assert cli.main(["check", "--impl", f"{folder}/heidi_notebook.ipynb:grads"]) == 2
+    assert "cell 3 of 4 raised FileNotFoundError: my_data.csv not found" in \
+        capsys.readouterr().err
+
+
+def test_a_gradient_returned_as_none_is_one_line_for_that_tensor(user_file, capsys):
+    assert cli.main(["check", "--impl", f"{user_file}:w2_none"]) == 1
+    out = capsys.readouterr().out
+    fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert fails == [f"FAIL user {user_file}:w2_none [grad]: W2: not computed (None) "
+                     "(on all 6 runs)"] and "Traceback" not in out

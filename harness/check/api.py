@@ -5,6 +5,10 @@
     result                                      # a table in Jupyter, text in a terminal
     result.ok, result.failures, result.stdout   # the verdict, failing rows, what f printed
     check_my_backprop("my_backprop.py:grads", dtype="float32", timeout=20)
+    check_my_backprop(my_grads, activation="tanh")        # f(..., activation="sigmoid")
+    check_my_backprop(my_step, task="step")     # f(params, X, T, loss, lr) -> new params
+    check_my_backprop(my_train, task="train")   # f(params, X, T, loss, lr, epochs,
+                                                #   batch_size, seed) -> (params, history)
 
 It is what `python -m harness check --impl FILE.py:FUNCTION` runs: f goes to a separate
 process with a time limit (harness/check/sandbox.py; a notebook's function is forked there,
@@ -21,9 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.check import sandbox, user
+from harness.check import sandbox, tasks, user
 from harness.check.agreement import Row
-from harness.check.problems import make_problem
+from harness.check.problems import visible_problems
 from harness.check.table import render
 from impls import contract
 from impls.contract import ContractError
@@ -125,17 +129,37 @@ def _head(text: str) -> tuple[list[str], str]:
 
 
 def check_my_backprop(f: Callable | str, dtype: str = "float64", losses=contract.LOSSES,
-                      timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> UserCheck:
-    """Check f(params, X, T, loss) -> (loss, grads) on the checker's problems, in a child
-    process that may run `timeout` seconds in all; f is a callable or "FILE.py:FUNCTION".
+                      timeout: float = DEFAULT_TIMEOUT, name: str | None = None,
+                      task: str = "grads", activation: str = "sigmoid") -> UserCheck:
+    """Check f on the checker's (visible) problems, in a child process that may run `timeout`
+    seconds in all; f is a callable or "FILE.py:FUNCTION". task "grads" (the default):
+    f(params, X, T, loss) -> (loss, grads); "step": f(params, X, T, loss, lr) -> new params;
+    "train": f(params, X, T, loss, lr, epochs, batch_size, seed) -> (params, history)
+    (harness/check/tasks.py). activation= is passed to f when f takes it (a parameter named
+    activation, or **kwargs); a function that does not take it is checked with sigmoid only.
 
     ContractError (a ValueError) for bad arguments and for a file that cannot be loaded (no
-    such file or function, an exception at import). Everything f does wrong is in the result.
+    such file or function, an exception at import, no activation parameter for tanh or relu).
+    Everything f does wrong is in the result.
     """
     dtype = contract.check_dtype(dtype)
     losses = (losses,) if isinstance(losses, str) else losses  # losses="mse" means one loss
     losses = tuple(contract.check_loss(loss) for loss in losses)
     timeout = contract.check_number("timeout", timeout, "positive")
+    activation = contract.check_activation(activation)
+    if task not in tasks.TASKS:
+        raise ContractError(f"unknown task {task!r}; expected one of {', '.join(tasks.TASKS)}")
+    name = _name(f, name)
+    if not losses:
+        raise ContractError("losses must name at least one loss")
+    jobs = tasks.plan(task, visible_problems(activation), losses, dtype, activation)
+    result, outcome = run_jobs(f, jobs, sandbox.Limits(timeout=timeout), name)
+    if outcome.usage:
+        raise ContractError(f"{name}: {outcome.usage}")
+    return result
+
+
+def _name(f, name: str | None) -> str:
     if isinstance(f, str):
         name = name or f
         if not f.rpartition(":")[0]:
@@ -144,25 +168,30 @@ def check_my_backprop(f: Callable | str, dtype: str = "float64", losses=contract
             user.check_spec(f)
         except ContractError as exc:
             raise ContractError(f"{name}: {exc}") from None
-    elif callable(f):
-        name = name or getattr(f, "__qualname__", None) or type(f).__name__
-    else:
-        raise ContractError(f"f must be a function or 'FILE.py:FUNCTION', got {type(f).__name__}")
-    if not losses:
-        raise ContractError("losses must name at least one loss")
-    problems = [make_problem(*shape, seed=i) for i, shape in enumerate(user.USER_SHAPES)]
-    runs = user.jobs(problems, losses, dtype)
+        return name
+    if callable(f):
+        return name or getattr(f, "__qualname__", None) or type(f).__name__
+    raise ContractError(f"f must be a function or 'FILE.py:FUNCTION', got {type(f).__name__}")
+
+
+def run_jobs(f: Callable | str, jobs: list[tasks.Job], limits: sandbox.Limits,
+             name: str) -> tuple[UserCheck, sandbox.Outcome]:
+    """Run f on `jobs` in the sandbox and judge every answer here: (the verdict, what the
+    sandbox saw). Never raises for what f does; outcome.usage says when f could not be loaded
+    (the verdict then has no rows)."""
     start = time.perf_counter()
-    outcome = sandbox.run(f, [(loss, p.params, p.X, p.T) for p, loss in runs], timeout)
+    outcome = sandbox.run(f, [job.wire() for job in jobs], limits)
     seconds = time.perf_counter() - start
-    if outcome.usage:
-        raise ContractError(f"{name}: {outcome.usage}")
+    dtype = jobs[0].dtype if jobs else "float64"
     where = dict(impl="user", mode=name)
     rows = []
-    for i, (p, loss) in enumerate(runs):
-        rows += user.rows(outcome.results.get(i), p, loss, dtype, outcome.failure, **where)
-    if outcome.failure and len(outcome.results) == len(runs):  # every result came, then it failed
+    if not outcome.usage:
+        for i, job in enumerate(jobs):
+            rows += tasks.rows(outcome.results.get(i), job, outcome.failure, **where)
+    if outcome.failure and len(outcome.results) == len(jobs):  # every result came, then it failed
         rows.append(user.call_row(outcome.failure, dtype, dict(
-            device="cpu", loss="-", activation="sigmoid", problem="(all)", **where), "(process)"))
-    return UserCheck(name, dtype, rows, outcome.failure, user.extras(outcome.results.values()),
-                     outcome.stdout, outcome.stderr, seconds)
+            device="cpu", loss="-", activation=jobs[0].activation if jobs else "sigmoid",
+            problem="(all)", **where), "(process)"))
+    check = UserCheck(name, dtype, rows, outcome.failure, user.extras(outcome.results.values()),
+                      outcome.stdout, outcome.stderr, seconds)
+    return check, outcome

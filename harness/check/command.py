@@ -4,6 +4,9 @@
     python -m harness check --impl numpy --impl torch:eager  # NAME or NAME:MODE, repeatable
     python -m harness check --impl my_backprop.py:grads      # your own f(params, X, T, loss)
     python -m harness check --impl my_backprop.py:grads --timeout 20 --json
+    python -m harness check --impl my_backprop.py:grads --activation tanh   # f(..., activation=)
+    python -m harness check --impl my_step.py:step --task step     # f(params, X, T, loss, lr)
+    python -m harness check --impl my_step.py:train --task train   # ... lr, epochs, batch_size, seed
     python -m harness check --device all --json > check.json
     python -m harness check --workers 2                      # data-parallel engines at W = 2
 
@@ -21,7 +24,7 @@ import json
 import math
 import time
 
-from harness.check import api, suite
+from harness.check import api, suite, tasks
 from harness.check.table import render
 from harness.errors import UsageError
 from impls import contract
@@ -37,7 +40,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=contract.DTYPES, help="only this dtype (default both)")
     parser.add_argument("--loss", choices=contract.LOSSES, help="only this loss (default both)")
     parser.add_argument("--activation", choices=contract.ACTIVATIONS,
-                        help="only this hidden activation (default all)")
+                        help="only this hidden activation (default all; FILE.py:FUNCTION: "
+                             "sigmoid, passed as activation= when the function takes it)")
+    parser.add_argument("--task", choices=tasks.TASKS,
+                        help="FILE.py:FUNCTION only: what the function does (default grads: "
+                             "f(params, X, T, loss) -> (loss, grads); step: "
+                             "f(params, X, T, loss, lr) -> new params; train: f(params, X, T, "
+                             "loss, lr, epochs, batch_size, seed) -> (params, history))")
     parser.add_argument("--timeout", type=float, metavar="S",
                         help="FILE.py:FUNCTION only: seconds the user's function may take in "
                              f"all, in its own process, killed past it (default "
@@ -63,6 +72,8 @@ def main(args) -> int:
         curves, unavailable, timings = [], [], {f"user {mine.name} (cpu)": mine.seconds}
     elif args.timeout is not None:
         raise UsageError("--timeout limits a user's FILE.py:FUNCTION only")
+    elif args.task is not None:
+        raise UsageError("--task is for a user's FILE.py:FUNCTION only")
     else:
         rows, curves, unavailable, timings = check_registered(specs, args, losses)
     ok = all(r.ok for r in rows) and (mine is None or mine.ok)
@@ -100,19 +111,20 @@ def check_registered(specs: list[str], args, losses):
 
 
 def check_user(specs: list[str], args, losses):
-    """fd rows (the reference's own proof), then the user's function on USER_SHAPES, run in a
+    """fd rows (the reference's own proof), then the user's function on the visible problems, run in a
     separate process (harness/check/api.py); returns (rows, its UserCheck)."""
     if len(specs) > 1:
         raise UsageError("--impl FILE.py:FUNCTION cannot be combined with other --impl values")
-    if args.activation not in (None, "sigmoid") or args.device != "cpu":
-        raise UsageError("a user function (params, X, T, loss) is checked with sigmoid on "
-                         "the CPU; drop --activation/--device")
+    if args.device != "cpu":
+        raise UsageError("a user function is checked on the CPU; drop --device")
     timeout = api.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
-    rows = suite.fd_rows(losses, ("sigmoid",))
+    activation = args.activation or "sigmoid"
+    rows = suite.fd_rows(losses, (activation,))
     try:
-        mine = api.check_my_backprop(specs[0], args.dtype or "float64", losses, timeout)
+        mine = api.check_my_backprop(specs[0], args.dtype or "float64", losses, timeout,
+                                     task=args.task or "grads", activation=activation)
     except ContractError as exc:  # the file cannot be loaded: a usage error, named as --impl
         raise UsageError(f"--impl {exc}") from None
     return rows + mine.rows, mine
@@ -121,7 +133,7 @@ def check_user(specs: list[str], args, losses):
 def _is_user_spec(spec: str) -> bool:
     """FILE.py:FUNCTION (a path), as opposed to NAME or NAME:MODE (the registry)."""
     head = spec.rpartition(":")[0]
-    if head.endswith(".py"):
+    if head.endswith((".py", ".ipynb")):  # a notebook runs top to bottom, then f is checked
         return True
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         raise UsageError(f"--impl {spec}: a file must name its function, as FILE.py:FUNCTION")

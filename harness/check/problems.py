@@ -5,6 +5,8 @@ gradient, an independent loss, and central finite differences of it.
     p = make_problem(11, 5, 7, 3, seed=0)            # N, F, H, K: shapes that see bugs
     L, G = reference(p.params, p.X, p.T, "mse")      # hand-written NumPy, float64
     fd = finite_differences(p.params, p.X, p.T, "mse")
+    visible_problems()                               # what `check --impl` runs a user's f on
+    hidden_problems(((13, 6, 9, 4),), seed=4242)     # what `grade` adds: never shown
 
 A chain of references: the hand-written NumPy gradient in float64 is checked
 against central finite differences of `loss_value` (a forward pass written
@@ -71,6 +73,29 @@ def make_problem(n: int, f: int, h: int, k: int, seed: int = 0,
     raise RuntimeError("could not draw a relu problem away from the kink")  # pragma: no cover
 
 
+# ---- the problems a user's function gets -------------------------------------------------
+# Visible: what `check --impl` and check_my_backprop run, so a student sees every number.
+# Shapes that differ from each other too: non-square, K >= 2, N >= 2.
+VISIBLE_SHAPES = ((11, 5, 7, 3), (4, 3, 6, 2), (9, 8, 4, 5))
+# Hidden: what `grade` adds (its rubric may name others). A student never sees their shapes,
+# seeds or expected values (feedback names them "hidden 1", ...); these defaults are in the
+# source, so a course that grades for marks sets its own in the rubric.
+HIDDEN_SHAPES = ((13, 6, 9, 4), (6, 2, 5, 7))
+HIDDEN_SEED = 9001
+
+
+def visible_problems(activation: str = "sigmoid") -> list[Problem]:
+    return [make_problem(*shape, seed=i, activation=activation)
+            for i, shape in enumerate(VISIBLE_SHAPES)]
+
+
+def hidden_problems(shapes=HIDDEN_SHAPES, seed: int = HIDDEN_SEED,
+                    activation: str = "sigmoid") -> list[Problem]:
+    """One problem per (N, F, H, K) in `shapes`, seeds seed, seed + 1, ..."""
+    return [make_problem(*shape, seed=seed + i, activation=activation)
+            for i, shape in enumerate(shapes)]
+
+
 # ---- the reference ---------------------------------------------------------------------------
 def loss_value(P: Mapping, X: np.ndarray, T: np.ndarray, loss: str, activation: str = "sigmoid"):
     """The contract's loss, written out independently of impls/handwritten.py (float64).
@@ -112,3 +137,16 @@ def finite_differences(P: Mapping, X, T, loss: str, activation: str = "sigmoid",
             g[i] = (up - down) / (2 * step)
         grads[name] = g
     return grads
+
+
+def derivative_slip(P: Mapping, X, T, loss: str, activation: str, used: str) -> dict:
+    """The gradients a backprop gets when its forward pass uses `activation` but its backward
+    pass uses `used`'s derivative (a tanh network with sigmoid's A (1 - A)): only W1 and b1
+    change. What the diagnosis of a user's wrong W1 and b1 is compared with."""
+    P = contract.cast(P, "float64")
+    X, T = np.asarray(X, np.float64), np.asarray(T, np.float64)
+    A1, Z2, Y = handwritten.forward(np, P, X, activation)
+    N = len(X)
+    dZ2 = (Y - T) / N * (Y * (1 - Y) if loss == "mse" else 1)  # (N, K), as the reference's
+    dZ1 = (dZ2 @ P["W2"].T) * handwritten.act_backward(np, A1, used)  # (N, H)
+    return {"W1": X.T @ dZ1, "b1": dZ1.sum(axis=0)}

@@ -46,14 +46,45 @@ def render(rows: list[Row], unavailable: list[dict], seconds: float,
         lines.append(f"unavailable: {u['impl']} {u['mode']} on {u['device']}: {u['reason']}")
     lines += notes or []
     failing = [r for r in rows if not r.ok]
-    for r in failing[:40]:
-        lines.append("FAIL " + r.message())
-    if len(failing) > 40:
-        lines.append(f"... and {len(failing) - 40} more failures (--json lists them all)")
+    messages = failure_lines(failing)
+    lines += ["FAIL " + m for m in messages[:40]]
+    if len(messages) > 40:
+        lines.append(f"... and {len(messages) - 40} more failures (--json lists them all)")
     verdict = (f"check: all {len(rows)} comparisons agree" if not failing
                else f"check: {len(failing)} of {len(rows)} comparisons DISAGREE")
     lines.append(f"{verdict} ({seconds:.1f} s)")
     return "\n".join(lines)
+
+
+def failure_lines(failing: list[Row]) -> list[str]:
+    """One line per failing row; but failures with no number to show (a skeleton's "not
+    implemented: TODO 3: ...", "W2: not computed (None)", a crash) that say the same thing on
+    every run are one line, with the count: a student reads one line per mistake."""
+    groups: dict[tuple, list[Row]] = {}
+    order: list = []
+    for r in failing:
+        key = (r.impl, r.mode, r.kind, r.tensor, r.diagnosis) if r.worst_index is None else id(r)
+        if key not in groups:
+            order.append(key)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key in order:
+        first, n = groups[key][0], len(groups[key])
+        if n == 1:
+            out.append(first.message())
+            continue
+        what = "" if first.tensor == "(call)" else f"{first.tensor}: "
+        out.append(f"{first.impl} {first.mode} [{first.kind}]: {what}{first.diagnosis} "
+                   f"(on all {n} runs)" if n == _runs(failing, first) else
+                   f"{first.impl} {first.mode} [{first.kind}]: {what}{first.diagnosis} "
+                   f"(on {n} runs)")
+    return out
+
+
+def _runs(rows: list[Row], like: Row) -> int:
+    """How many runs (problem, loss, dtype) of like's impl and mode the failures cover."""
+    return len({(r.problem, r.loss, r.dtype) for r in rows
+                if (r.impl, r.mode, r.kind) == (like.impl, like.mode, like.kind)})
 
 
 def _worst_cell(rows: list[Row]) -> str:

@@ -26,14 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from harness.check.agreement import Row, compare
-from harness.check.problems import Problem, reference
+from harness.check.problems import VISIBLE_SHAPES, Problem, reference
 from harness.check.tolerances import tolerance
 from impls import contract
 from impls.contract import ContractError
 
-# A user's function gets several problems whose shapes differ from each other too: non-square,
-# K >= 2, N >= 2 (the shapes of the checker's own problems are in harness/check/suite.py).
-USER_SHAPES = ((11, 5, 7, 3), (4, 3, 6, 2), (9, 8, 4, 5))
+USER_SHAPES = VISIBLE_SHAPES  # the problems a user's function gets (harness/check/problems.py)
 MAX_ENTRIES = 1_000_000  # a returned tensor this large is no gradient of these small problems
 
 
@@ -43,22 +41,34 @@ def jobs(problems: list[Problem], losses, dtype: str) -> list[tuple[Problem, str
 
 
 # ---- in the child: call f, and turn what it returns into plain data -------------------------
-def call(f: Callable, params: Mapping, X: np.ndarray, T: np.ndarray, loss: str) -> dict:
+def call(f: Callable, params: Mapping, X: np.ndarray, T: np.ndarray, loss: str,
+         **options) -> dict:
     """Call f on copies of the inputs (it may modify them); what it returned, as plain data.
 
-    {"error": "raised ValueError: ..."} when the call fails or returns no (loss, grads) pair;
-    else {"loss": float | {"error"}, "grads": {name: {"shape", "data", "dtype"} | {"error"}},
+    {"error": "raised ValueError: ..."} when the call fails or returns no (loss, grads) pair
+    ("not implemented: TODO 3: ..." for a skeleton's NotImplementedError); else
+    {"loss": float | {"error"}, "grads": {name: {"shape", "data", "dtype"} | {"error"}},
     "extra": [names f returned beyond W1, b1, W2, b2]}. Array-likes (torch, jax, cupy,
     nested lists) become float64 arrays; what cannot be read is an error for that entry only.
+    `options` (activation=) are passed on as keywords.
     """
     try:
-        out = f({k: np.array(v) for k, v in params.items()}, X.copy(), T.copy(), loss)
+        out = f({k: np.array(v) for k, v in params.items()}, X.copy(), T.copy(), loss, **options)
     except Exception as exc:  # the user's bug is a finding, not a crash of the checker
-        return {"error": f"raised {_describe(exc)}"}
+        return {"error": raised(exc)}
     try:
         return _convert(out)
     except Exception as exc:  # a result whose len(), keys() or == raises
         return {"error": f"returned a {type(out).__name__} that cannot be read: {_describe(exc)}"}
+
+
+def raised(exc: BaseException) -> str:
+    """One line for an exception of the user's code: a skeleton's untouched TODO (raise
+    NotImplementedError("TODO 3: ...")) reads "not implemented: TODO 3: ..."."""
+    if isinstance(exc, NotImplementedError):
+        text = _describe(exc).partition(": ")[2]
+        return f"not implemented: {text}" if text else "not implemented (NotImplementedError)"
+    return f"raised {_describe(exc)}"
 
 
 def _convert(out) -> dict:
@@ -68,7 +78,7 @@ def _convert(out) -> dict:
     value, grads = out
     names = list(grads.keys())
     return {"loss": _number(value), "loss_dtype": str(getattr(value, "dtype", "")),
-            "grads": {k: _array(grads[k]) for k in contract.PARAM_NAMES if k in names},
+            "grads": {k: array(grads[k]) for k in contract.PARAM_NAMES if k in names},
             "extra": [_describe_key(k) for k in names if k not in contract.PARAM_NAMES]}
 
 
@@ -84,6 +94,8 @@ def _host(x):
 
 
 def _number(value) -> float | dict:
+    if value is None:
+        return {"error": "not computed (None)"}
     if isinstance(value, (str, bytes)):
         return {"error": f"the loss is a {type(value).__name__}, not a number"}
     try:
@@ -95,7 +107,10 @@ def _number(value) -> float | dict:
     return float(a.reshape(()))
 
 
-def _array(g) -> dict:
+def array(g) -> dict:
+    """One returned tensor as plain data: {"shape", "data", "dtype"} or {"error"}."""
+    if g is None:
+        return {"error": "not computed (None)"}
     try:
         a = np.asarray(_host(g), dtype=np.float64)
     except Exception as exc:
@@ -120,26 +135,40 @@ def _describe_key(key) -> str:
 
 # ---- in the checker: compare a result with the reference -------------------------------------
 def rows(result: dict | None, p: Problem, loss: str, dtype: str, missing: str = "",
+         activation: str = "sigmoid", problem: str | None = None, expected: dict | None = None,
          **context) -> list[Row]:
     """The Rows of one (problem, loss) run: one per tensor and the loss, or one "(call)" row.
 
     result: what `call` returned (possibly read back from the child's JSON: nothing in it is
     trusted), or None when the child never delivered it (`missing` says why). The tolerance
-    is the check's `dtype`, whatever f returned. `context` fills impl and mode.
+    is the check's `dtype`, whatever f returned. `problem` names the problem in the rows
+    (default p.name; a hidden one is "hidden 1"), `expected` is {"loss", W1, ...} if the
+    caller has it already. `context` fills impl and mode.
     """
     N, _, _, K = p.shape
-    where = dict(device="cpu", loss=loss, activation="sigmoid", problem=p.name, **context)
+    where = dict(device="cpu", loss=loss, activation=activation, problem=problem or p.name,
+                 **context)
     if result is None:
         return [call_row(f"no result: {missing or 'none was delivered'}", dtype, where)]
     try:
         if "error" in result:
             return [call_row(str(result["error"])[:400], dtype, where)]
-        got, errors, low = _decode(result)
+        got, errors, low = decode({"loss": result["loss"], **result["grads"]})
+        if _low_precision(result.get("loss_dtype")):
+            low.add("loss")
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         return [call_row(f"malformed result from the user's process ({exc})", dtype, where)]
-    L_ref, G_ref = reference(p.params, p.X, p.T, loss)
+    if expected is None:
+        L_ref, G_ref = reference(p.params, p.X, p.T, loss, activation)
+        expected = {"loss": L_ref, **G_ref}
+    return finish(compare(expected, got, "grad", dtype, N, K, **where), errors, low, dtype)
+
+
+def finish(compared: list[Row], errors: dict, low: set, dtype: str) -> list[Row]:
+    """Rows from `compare`, with the reason a tensor could not be read as its diagnosis, and
+    a note on a wrong tensor returned in lower precision than the check's dtype."""
     out = []
-    for r in compare({"loss": L_ref, **G_ref}, got, "grad", dtype, N, K, **where):
+    for r in compared:
         if r.tensor in errors:
             r = dataclasses.replace(r, diagnosis=errors[r.tensor])
         elif not r.ok and r.tensor in low and np.dtype(dtype).itemsize > 4:
@@ -150,22 +179,19 @@ def rows(result: dict | None, p: Problem, loss: str, dtype: str, missing: str = 
     return out
 
 
-def _decode(result: Mapping) -> tuple[dict, dict, set]:
+def decode(tensors: Mapping) -> tuple[dict, dict, set]:
     """(name -> float or array, name -> why it could not be read, names returned in float32
-    or lower). Raises ValueError (or TypeError, KeyError) on anything `call` never produces."""
+    or lower) from {"loss" or "history" or W1, ...: plain data as `call` made it}. Raises
+    ValueError (or TypeError, KeyError) on anything `call` never produces."""
     got, errors, low = {}, {}, set()
-    loss = result["loss"]
-    if isinstance(loss, Mapping):
-        errors["loss"] = str(loss["error"])[:400]
-    elif isinstance(loss, (int, float)) and not isinstance(loss, bool):
-        got["loss"] = float(loss)
-    else:
-        raise ValueError("the loss is neither a number nor an error")
-    if _low_precision(result.get("loss_dtype")):
-        low.add("loss")
-    for name, g in result["grads"].items():
-        if name not in contract.PARAM_NAMES:
+    for name, g in tensors.items():
+        if name not in contract.PARAM_NAMES + ("loss", "history"):
             raise ValueError(f"unexpected tensor {str(name)[:40]!r}")
+        if name == "loss" and not isinstance(g, Mapping):
+            if not isinstance(g, (int, float)) or isinstance(g, bool):
+                raise ValueError("the loss is neither a number nor an error")
+            got["loss"] = float(g)
+            continue
         if "error" in g:
             errors[name] = str(g["error"])[:400]
             continue
@@ -221,10 +247,16 @@ def check_spec(spec: str) -> tuple[Path, str]:
     return Path(path), name
 
 
+class MissingFunction(ContractError):
+    """The file loads but holds no callable of that name (grade's status "missing")."""
+
+
 def load_function(spec: str) -> Callable:
-    """The function named by FILE.py:FUNCTION, imported by path. ContractError when the file
-    is missing, raises on import, or has no such callable: problems of the command line."""
+    """The function named by FILE.py:FUNCTION, imported by path, its folder first on sys.path
+    (as `python FILE.py` has it: a sibling module imports). ContractError when the file is
+    missing or raises on import, MissingFunction when it has no such callable."""
     file, name = check_spec(spec)
+    sys.path.insert(0, str(file.resolve().parent))
     module_name = f"_user_backprop_{file.stem}"
     module_spec = importlib.util.spec_from_file_location(module_name, file)
     module = importlib.util.module_from_spec(module_spec)
@@ -234,9 +266,14 @@ def load_function(spec: str) -> Callable:
     except Exception as exc:  # any import failure is the user's file's, not the checker's
         del sys.modules[module_name]
         raise ContractError(f"importing {file} raised {_describe(exc)}") from None
-    f = getattr(module, name, None)
+    return function_in(vars(module), name, str(file))
+
+
+def function_in(namespace: Mapping, name: str, where: str) -> Callable:
+    """namespace[name] if it is callable, else MissingFunction (a module's or a notebook's)."""
+    f = namespace.get(name)
     if f is None:
-        raise ContractError(f"{file} has no function {name!r}")
+        raise MissingFunction(f"{where} has no function {name!r}")
     if not callable(f):
-        raise ContractError(f"{name} in {file} is not callable")
+        raise MissingFunction(f"{name} in {where} is not callable")
     return f
