@@ -151,7 +151,7 @@ def _spawn(spec: str, run_dir, files, limits: Limits, status_fd: int, mark: str)
     argv = [sys.executable, "-m", "harness.check.sandbox_child", f"{os.path.abspath(path)}:{name}",
             run_dir, str(status_fd), str(limits.memory)]
     if limits.isolation == "bwrap":
-        argv = isolation.bwrap_argv(argv, run_dir, [str(ROOT / "harness"), str(ROOT / "impls")]
+        argv = isolation.bwrap_argv(argv, run_dir, [str(ROOT / p) for p in ("harness", "impls", "dataparallel")]
                                     + [os.path.abspath(p) for p in limits.readable])
     with open(files["stdout"], "wb") as out, open(files["stderr"], "wb") as err:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
