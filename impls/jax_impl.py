@@ -98,19 +98,12 @@ def available(device: str, mode: str) -> tuple[bool, str]:
         _device(device)
     except RuntimeError as exc:
         why = str(exc)
-        if "torch" in sys.modules and _cuda_plugin():  # jax-ml/jax#18032, #19004: the first
-            # cuDNN loaded in a process wins, and torch's may be older than JAX's
+        if "torch" in sys.modules and readback.jax_cuda_plugin():  # jax-ml/jax#18032, #19004:
+            # the first cuDNN loaded in a process wins, and torch's may be older than JAX's
             why += ("; torch was imported first in this process and may have loaded a cuDNN "
                     "older than JAX's: check JAX in a process of its own, or before torch")
         return False, why
     return True, ""
-
-
-def _cuda_plugin() -> bool:
-    """Whether a JAX CUDA plugin is installed (else JAX never had a GPU to lose)."""
-    import importlib.util
-
-    return any(importlib.util.find_spec(m) for m in ("jax_cuda12_plugin", "jax_cuda13_plugin"))
 
 
 def _device(device: str):
@@ -224,14 +217,7 @@ class JaxSession(SessionDefaults):
 
 def _backends_started() -> bool:
     """Whether XLA has read XLA_FLAGS already (it does when jax starts its first backend)."""
-    if "jax" not in sys.modules:
-        return False
-    try:
-        from jax._src import xla_bridge  # private API, hence the fallback
-
-        return xla_bridge.backends_are_initialized()
-    except (ImportError, AttributeError):
-        return True  # cannot tell: assume it is too late
+    return readback.jax_backends_started(sys.modules.get("jax"))
 
 
 def set_threads(n: int) -> None:
@@ -249,25 +235,11 @@ def set_threads(n: int) -> None:
 
 
 def matmul_precisions(mode: str) -> tuple[list[str], str]:
-    """(the precision of every matmul, where it was read): from the program XLA compiled for
-    this mode's last call or session in this process (a cache hit: nothing compiles again);
-    nojit runs op by op, so its function is lowered (StableHLO) instead. Without a run of the
-    mode here, the mode's gradient function lowered at a 2 x 2 -> 2 -> 1 shape."""
-    jax = _jax()
-    if mode in _RAN:
-        fn, args = _RAN[mode]
-        if mode == "nojit":
-            return readback.hlo_precisions(jax.jit(fn).lower(*args).as_text()), \
-                "the lowered program of this process's last call"
-        return readback.hlo_precisions(fn.lower(*args).compile().as_text()), \
-            "the compiled program of this process's last call"
-    grads_of = _functions("mse", "sigmoid", mode)[0]
-    grads_of = grads_of if mode != "nojit" else jax.jit(grads_of)
-    P = {k: jax.ShapeDtypeStruct(s, np.float32) for k, s in
-         (("W1", (2, 2)), ("b1", (2,)), ("W2", (2, 1)), ("b2", (1,)))}
-    X, T = jax.ShapeDtypeStruct((2, 2), np.float32), jax.ShapeDtypeStruct((2, 1), np.float32)
-    return readback.hlo_precisions(grads_of.lower(P, X, T).as_text()), \
-        "a lowering at a tiny shape (no run of this mode in this process)"
+    """(the precision of every matmul, where it was read): the program of this mode's last
+    call or session in this process, else its gradient function at a tiny shape."""
+    jit = mode != "nojit"  # nojit runs op by op: its function is lowered, not compiled
+    return readback.jax_matmul_precisions(_jax(), _RAN.get(mode),
+                                          _functions("mse", "sigmoid", mode)[0], jit)
 
 
 def info(device: str, mode: str) -> dict:
@@ -280,25 +252,12 @@ def info(device: str, mode: str) -> dict:
     dev = _device(device)
     precisions, source = matmul_precisions(mode)
     found = sorted(set(precisions))
-    gpu = dev.platform != "cpu"
-    tf32 = gpu and bool(readback.TF32 & set(found)) and not readback.tf32_forbidden()
-    if tf32:
-        shown = f"tf32 ({'/'.join(found)} on a GPU: TF32 matmuls)"
-    elif found and set(found) <= readback.FULL_FLOAT32:
-        shown = f"highest ({'/'.join(found)}: full float32, TF32 off)"
-    elif gpu and set(found) <= readback.TF32 | readback.FULL_FLOAT32:
-        shown = f"highest ({'/'.join(found)}, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
-    elif not gpu and found:
-        shown = f"{'/'.join(found)} (XLA's choice for float32 on a CPU)"
-    else:
-        shown = f"{'/'.join(found) or 'none found'} (neither full float32 nor TF32)"
     out = {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "backend": dev.platform,
         "device": dev.device_kind,
-        "matmul_precision": shown,
-        "tf32": tf32,
+        **readback.jax_precision(found, dev.platform != "cpu"),
         "matmul_precisions": found,
         "matmul_precisions_from": source,
         "tf32_override": readback.tf32_override(),

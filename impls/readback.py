@@ -10,8 +10,16 @@ These helpers read the effect instead; each implementation's info() records what
     jax_cpu_dispatch(jax)       that, for JAX's CPU client: "synchronous" or "asynchronous"
     c_toolchain()               what Triton needs to build its launchers: a C compiler, Python.h
     CudaGraphSkips              inductor's "skipping cudagraphs due to ..." messages, captured
+    torch_precision(torch, cuda)            torch's TF32 switches and float32 matmul precision
+    torch_compile(config, counters, ...)    inductor's compile pool and CUDA-graph skips
+    bound_compile_threads(config, budget)   inductor's compile pool held to the thread budget
+    jax_precision(found, gpu)               TF32 or full float32, from a program's matmuls
+    jax_matmul_precisions(jax, ran, ...)    every matmul's precision in the program JAX ran
+    jax_backends_started(jax)               whether XLA has started a backend (read its flags)
+    jax_cuda_plugin()                       whether a JAX CUDA plugin is installed
 
-No framework is imported here: the callers pass what they have.
+No framework is imported here: the callers pass what they have. The implementations keep
+their maths at the top of their files; what is read back about it lives here.
 """
 
 from __future__ import annotations
@@ -167,3 +175,121 @@ class CudaGraphSkips(logging.Handler):
         if log.getEffectiveLevel() > logging.WARNING:
             log.setLevel(logging.WARNING)
         return h
+
+
+# ---- torch ---------------------------------------------------------------------------------
+COMPILE_THREADS_ENV = "TORCHINDUCTOR_COMPILE_THREADS"
+
+
+def torch_precision(torch, cuda: bool) -> dict:
+    """The matmul precision read back from torch's switches as they stand (after the
+    session's set-up): cuBLAS's allow_tf32 decides TF32, NVIDIA_TF32_OVERRIDE=0 vetoes it."""
+    allow = torch.backends.cuda.matmul.allow_tf32  # cuBLAS's switch: what decides TF32
+    try:
+        precision = torch.get_float32_matmul_precision()
+    except RuntimeError as exc:  # torch >= 2.9 refuses when backends were set inconsistently
+        precision = f"unreadable: {str(exc)[:80]}"
+    tf32 = cuda and allow and not tf32_forbidden()
+    if not cuda:
+        shown = ("highest (full float32)" if precision == "highest" else
+                 f"{precision} (float32 matmul precision {precision!r}: reduced on some CPUs)")
+    elif tf32:
+        shown = f"tf32 (allow_tf32 True, float32 matmul precision {precision!r})"
+    elif allow:
+        shown = "highest (allow_tf32 True, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
+    else:
+        shown = f"highest (allow_tf32 False, float32 matmul precision {precision!r}: full float32)"
+    return {"matmul_precision": shown, "tf32": tf32, "allow_tf32": allow,
+            "float32_matmul_precision": precision,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "tf32_override": tf32_override()}
+
+
+def bound_compile_threads(config, budget: int | None) -> None:
+    """Inductor compiles in a pool of min(32, usable CPUs) worker processes by default
+    (torch/_inductor/config.py, decide_compile_threads), each a Python importing torch: many
+    cold compiles at once would start dozens. TORCHINDUCTOR_COMPILE_THREADS, where set, is the
+    caller's choice (torch reads it itself); otherwise the pool (`config`: torch._inductor's)
+    is held to the thread budget. Called before the first compile: the pool reads it then."""
+    if COMPILE_THREADS_ENV in os.environ or budget is None or config.compile_threads is None:
+        return
+    config.compile_threads = max(1, min(config.compile_threads, budget))
+
+
+def torch_compile(config, counters, mode: str, budget: int | None) -> dict:
+    """What inductor did in this process (`config`: torch._inductor.config; `counters`:
+    torch._dynamo.utils.counters): its compile pool's size and who chose it; for
+    reduce-overhead, how many times it skipped CUDA graphs, and why."""
+    env = os.environ.get(COMPILE_THREADS_ENV)
+    out = {"compile_threads": config.compile_threads,
+           "compile_threads_from": (f"{COMPILE_THREADS_ENV}={env}" if env is not None else
+                                    f"set_threads({budget})" if budget is not None
+                                    else "torch's default (min(32, usable CPUs))"),
+           "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")}
+    if mode == "reduce-overhead":
+        out["cudagraph_skips"] = int(counters["inductor"]["cudagraph_skips"])
+        out["cudagraph_skip_reasons"] = list(CudaGraphSkips.attached().reasons)
+    return out
+
+
+# ---- jax -----------------------------------------------------------------------------------
+def jax_precision(found: list[str], gpu: bool) -> dict:
+    """{"matmul_precision": shown, "tf32": bool} from the precisions of a program's matmuls
+    (hlo_precisions, deduplicated): TF32 on a GPU where XLA was left its default (or asked for
+    tf32), unless NVIDIA_TF32_OVERRIDE=0 forbids it."""
+    tf32 = gpu and bool(TF32 & set(found)) and not tf32_forbidden()
+    named = "/".join(found)
+    if tf32:
+        shown = f"tf32 ({named} on a GPU: TF32 matmuls)"
+    elif found and set(found) <= FULL_FLOAT32:
+        shown = f"highest ({named}: full float32, TF32 off)"
+    elif gpu and set(found) <= TF32 | FULL_FLOAT32:
+        shown = f"highest ({named}, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
+    elif not gpu and found:
+        shown = f"{named} (XLA's choice for float32 on a CPU)"
+    else:
+        shown = f"{named or 'none found'} (neither full float32 nor TF32)"
+    return {"matmul_precision": shown, "tf32": tf32}
+
+
+def jax_backends_started(jax) -> bool:
+    """Whether XLA has started a backend (and so read XLA_FLAGS and the CPU client's dispatch
+    switch already); `jax`: the module, or None when it is not imported (nothing started)."""
+    if jax is None:
+        return False
+    try:
+        from jax._src import xla_bridge  # private API, hence the fallback (jax is imported)
+
+        return xla_bridge.backends_are_initialized()
+    except (ImportError, AttributeError):
+        return True  # cannot tell: assume it is too late
+
+
+def jax_matmul_precisions(jax, ran: tuple | None, grads_of, jit: bool) -> tuple[list[str], str]:
+    """(the precision of every matmul, where it was read). `ran`: (function, argument shapes)
+    of the mode's last call or session in this process: its compiled program is read (a cache
+    hit: nothing compiles again), or with `jit` False (nojit runs op by op) its lowering
+    (StableHLO). None: no run of the mode here, so `grads_of` (the mode's gradient function)
+    is lowered at a 2 x 2 -> 2 -> 1 shape."""
+    import numpy as np
+
+    if ran is not None:
+        fn, args = ran
+        if not jit:
+            return hlo_precisions(jax.jit(fn).lower(*args).as_text()), \
+                "the lowered program of this process's last call"
+        return hlo_precisions(fn.lower(*args).compile().as_text()), \
+            "the compiled program of this process's last call"
+    grads_of = grads_of if jit else jax.jit(grads_of)
+    P = {k: jax.ShapeDtypeStruct(s, np.float32) for k, s in
+         (("W1", (2, 2)), ("b1", (2,)), ("W2", (2, 1)), ("b2", (1,)))}
+    X, T = jax.ShapeDtypeStruct((2, 2), np.float32), jax.ShapeDtypeStruct((2, 1), np.float32)
+    return hlo_precisions(grads_of.lower(P, X, T).as_text()), \
+        "a lowering at a tiny shape (no run of this mode in this process)"
+
+
+def jax_cuda_plugin() -> bool:
+    """Whether a JAX CUDA plugin is installed (else JAX never had a GPU to lose)."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) for m in ("jax_cuda12_plugin", "jax_cuda13_plugin"))

@@ -134,21 +134,6 @@ def _tensor(a: np.ndarray, dev, requires_grad: bool = False):
 
 _COMPILED: dict = {}
 _BUDGET: dict = {}  # "threads": what set_threads was given (the run's thread budget)
-COMPILE_THREADS_ENV = "TORCHINDUCTOR_COMPILE_THREADS"
-
-
-def _bound_compile_threads() -> None:
-    """Inductor compiles in a pool of min(32, usable CPUs) worker processes by default
-    (torch/_inductor/config.py, decide_compile_threads), each a Python importing torch: many
-    cold compiles at once would start dozens. TORCHINDUCTOR_COMPILE_THREADS, where set, is the
-    caller's choice (torch reads it itself); otherwise the pool is held to the thread budget
-    set_threads was given. Set before the first compile: the pool reads it when it starts."""
-    import torch._inductor.config as config
-
-    budget = _BUDGET.get("threads")
-    if COMPILE_THREADS_ENV in os.environ or budget is None or config.compile_threads is None:
-        return
-    config.compile_threads = max(1, min(config.compile_threads, budget))
 
 
 def _compiled(fn, mode: str):
@@ -156,7 +141,9 @@ def _compiled(fn, mode: str):
     import torch
 
     if (fn, mode) not in _COMPILED:
-        _bound_compile_threads()
+        import torch._inductor.config  # its compile pool is bounded before its first compile
+
+        readback.bound_compile_threads(torch._inductor.config, _BUDGET.get("threads"))
         if mode == "reduce-overhead":
             readback.CudaGraphSkips.attached()  # hears inductor's reasons from the first compile
         # One code object serves every loss, activation, dtype, batch shape and mode, and
@@ -244,56 +231,12 @@ class TorchSession(SessionDefaults):
 def set_threads(n: int) -> None:
     import torch
 
-    _BUDGET["threads"] = n  # also bounds inductor's compile workers (_bound_compile_threads)
+    _BUDGET["threads"] = n  # also bounds inductor's compile workers (_compiled)
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)  # one op at a time, as NumPy does
     except RuntimeError:
         pass  # only settable once, before any parallel work; then it stays as it was
-
-
-def _precision_record(cuda: bool) -> dict:
-    """The matmul precision read back from torch's switches, as they stand (after _setup)."""
-    import torch
-
-    allow = torch.backends.cuda.matmul.allow_tf32  # cuBLAS's switch: what decides TF32
-    try:
-        precision = torch.get_float32_matmul_precision()
-    except RuntimeError as exc:  # torch >= 2.9 refuses when backends were set inconsistently
-        precision = f"unreadable: {str(exc)[:80]}"
-    forbidden = readback.tf32_forbidden()
-    tf32 = cuda and allow and not forbidden
-    if not cuda:
-        shown = ("highest (full float32)" if precision == "highest" else
-                 f"{precision} (float32 matmul precision {precision!r}: reduced on some CPUs)")
-    elif tf32:
-        shown = f"tf32 (allow_tf32 True, float32 matmul precision {precision!r})"
-    elif allow:
-        shown = "highest (allow_tf32 True, but NVIDIA_TF32_OVERRIDE=0: TF32 off)"
-    else:
-        shown = f"highest (allow_tf32 False, float32 matmul precision {precision!r}: full float32)"
-    return {"matmul_precision": shown, "tf32": tf32, "allow_tf32": allow,
-            "float32_matmul_precision": precision,
-            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-            "tf32_override": readback.tf32_override()}
-
-
-def _compile_record(mode: str) -> dict:
-    """What inductor did in this process, read back: its compile pool's size (and who chose
-    it); for reduce-overhead, how many times it skipped CUDA graphs, and why."""
-    import torch._inductor.config as config
-    from torch._dynamo.utils import counters
-
-    out = {"compile_threads": config.compile_threads,
-           "compile_threads_from": (f"{COMPILE_THREADS_ENV}={os.environ[COMPILE_THREADS_ENV]}"
-                                    if COMPILE_THREADS_ENV in os.environ else
-                                    f"set_threads({_BUDGET['threads']})" if "threads" in _BUDGET
-                                    else "torch's default (min(32, usable CPUs))"),
-           "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")}
-    if mode == "reduce-overhead":
-        out["cudagraph_skips"] = int(counters["inductor"]["cudagraph_skips"])
-        out["cudagraph_skip_reasons"] = list(readback.CudaGraphSkips.attached().reasons)
-    return out
 
 
 def info(device: str, mode: str) -> dict:
@@ -304,14 +247,18 @@ def info(device: str, mode: str) -> dict:
     import torch
 
     cuda = device == "gpu" and torch.cuda.is_available()
-    out = {"torch": torch.__version__, **_precision_record(cuda),
+    out = {"torch": torch.__version__, **readback.torch_precision(torch, cuda),
            "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
     if cuda:
         out.update(cuda=torch.version.cuda, device=torch.cuda.get_device_name(0))
     else:
         out["device"] = "cpu"
     if mode in COMPILED:
-        out.update(_compile_record(mode))
+        import torch._inductor.config
+        from torch._dynamo.utils import counters
+
+        out.update(readback.torch_compile(torch._inductor.config, counters, mode,
+                                          _BUDGET.get("threads")))
     return out
 
 

@@ -231,18 +231,22 @@ def test_torch_compile_threads_are_bounded_by_the_budget_and_recorded(torch_gpu,
         config.compile_threads = 16
         monkeypatch.delenv("TORCHINDUCTOR_COMPILE_THREADS", raising=False)
         monkeypatch.setattr(torch_impl, "_BUDGET", {})
-        torch_impl._bound_compile_threads()  # no budget given: torch's own choice stands
+
+        def bound():  # what torch_impl._compiled does before its first compile
+            readback.bound_compile_threads(config, torch_impl._BUDGET.get("threads"))
+
+        bound()  # no budget given: torch's own choice stands
         assert config.compile_threads == 16
         monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
         monkeypatch.setattr(torch, "set_num_interop_threads", lambda n: None)
         torch_impl.set_threads(2)
-        torch_impl._bound_compile_threads()
+        bound()
         assert config.compile_threads == 2
         info = torch_impl.info("gpu", "compile")
         assert info["compile_threads"] == 2 and info["compile_threads_from"] == "set_threads(2)"
         config.compile_threads = 3
         monkeypatch.setenv("TORCHINDUCTOR_COMPILE_THREADS", "3")  # the caller's choice stands
-        torch_impl._bound_compile_threads()
+        bound()
         info = torch_impl.info("gpu", "compile")
         assert info["compile_threads"] == 3
         assert info["compile_threads_from"] == "TORCHINDUCTOR_COMPILE_THREADS=3"
