@@ -108,7 +108,7 @@ def jax_cpu_dispatch(jax) -> dict:
     768 x 768 matmul (0.9 GFLOP: milliseconds on any CPU; an asynchronous dispatch returns in
     ~0.1 ms) is dispatched three times (returns_before_ready). Once per client: one small
     compile and four runs, ~0.1-0.5 s and a few MB of host memory (in a benchmark worker,
-    after the first call: inside a JAX CPU cell's host memory peak)."""
+    when it stops: after its timed steps, outside its memory peak)."""
     import numpy as np
 
     cpu = jax.devices("cpu")[0]

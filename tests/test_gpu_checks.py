@@ -140,26 +140,64 @@ def test_before_run_checks_the_toolchain_only_for_compiled_torch_on_a_gpu(monkey
 
 
 # ---- the checks on a cell's record -------------------------------------------------------------
+GPU = {"device": "Fake H200"}  # what a GPU series' info() reads back as its device
+
+
 @pytest.mark.parametrize("series, info, checks", [
-    (Series("torch", "eager", "gpu"), {"tf32": False, "matmul_precision": "highest (...)"}, []),
-    (Series("jax", "jit", "gpu"), {"tf32": False, "matmul_precision": "bf16_bf16_f32 (...)"},
+    (Series("torch", "eager", "gpu"), {**GPU, "tf32": False, "matmul_precision": "highest (...)"},
+     []),
+    (Series("jax", "jit", "gpu"), {**GPU, "tf32": False, "matmul_precision": "bf16_bf16_f32"},
      ["precision"]),
-    (Series("torch", "eager-tf32", "gpu"), {"tf32": True}, []),
-    (Series("torch", "eager-tf32", "gpu"), {"tf32": False, "matmul_precision": "highest"},
+    (Series("torch", "eager-tf32", "gpu"), {**GPU, "tf32": True}, []),
+    (Series("torch", "eager-tf32", "gpu"), {**GPU, "tf32": False, "matmul_precision": "highest"},
      ["precision"]),
-    (Series("cupy", "default", "gpu"), {"tf32": True, "tf32_override": "1"}, ["precision"]),
-    (Series("cupy", "default", "gpu"), {"matmul_precision": "highest"}, ["precision"]),
+    (Series("cupy", "default", "gpu"), {**GPU, "tf32": True, "tf32_override": "1"},
+     ["precision"]),
+    (Series("cupy", "default", "gpu"), {**GPU, "matmul_precision": "highest"}, ["precision"]),
+    # a GPU series whose library ran on the CPU after all: its full float32 proves nothing
+    (Series("torch", "eager", "gpu"), {"device": "cpu", "tf32": False,
+                                       "matmul_precision": "highest (full float32)"}, ["device"]),
+    (Series("jax", "jit", "gpu"), {"device": "cpu", "backend": "cpu", "tf32": False,
+                                   "matmul_precision": "highest"}, ["device"]),
+    (Series("cupy", "default", "gpu"), {"tf32": False, "matmul_precision": "highest"},
+     ["device"]),
     (Series("jax", "nojit", "cpu"), {"cpu_dispatch": "synchronous"}, []),
     (Series("jax", "jit-async", "cpu"), {"cpu_dispatch": "synchronous"}, ["dispatch"]),
     (Series("jax", "jit", "cpu"), {}, ["dispatch"]),  # not read back: cannot show it
-    (Series("torch", "reduce-overhead", "gpu"), {"tf32": False, "cudagraph_skips": 0,
+    (Series("torch", "reduce-overhead", "gpu"), {**GPU, "tf32": False, "cudagraph_skips": 0,
                                                  "matmul_precision": "highest"}, []),
-    (Series("torch", "reduce-overhead", "gpu"), {"tf32": False, "matmul_precision": "highest"},
+    (Series("torch", "reduce-overhead", "gpu"), {**GPU, "tf32": False,
+                                                 "matmul_precision": "highest"},
      ["CUDA graphs"]),
     (Series("numpy", "default", "cpu"), {}, []),
 ], ids=lambda v: str(v) if isinstance(v, Series) else None)
 def test_of_record_holds_each_record_to_its_mode(series, info, checks):
-    assert [f.check for f in gpu_checks.of_record(series, info)] == checks
+    found = gpu_checks.of_record(series, info)
+    assert [f.check for f in found] == checks
+    assert {f.check for f in found} <= set(gpu_checks.checks_of(series, info))  # named there
+
+
+def test_checks_of_names_every_check_a_record_gets():
+    compiled = Series("torch", "reduce-overhead", "gpu")
+    assert gpu_checks.checks_of(compiled, {"compile_threads": 8}, compile_threads_bound=8) == [
+        "device", "precision", "CUDA graphs", "compile threads"]
+    assert gpu_checks.checks_of(compiled, {}, compile_threads_bound=8) == [
+        "device", "precision", "CUDA graphs"]  # no pool read back: nothing to hold to a bound
+    assert gpu_checks.checks_of(Series("jax", "jit", "cpu"), {}) == ["dispatch"]
+    assert gpu_checks.checks_of(Series("numpy", "default", "cpu"), {}) == []
+
+
+def test_the_compile_pool_bound_is_what_the_process_was_told(monkeypatch):
+    monkeypatch.delenv("TORCHINDUCTOR_COMPILE_THREADS", raising=False)
+    assert gpu_checks.compile_threads_bound({}, threads=2) == 2  # torch_impl's own bound
+    env = gpu_checks.compile_threads_env(16, 2)
+    assert env == {"TORCHINDUCTOR_COMPILE_THREADS": "8"}
+    assert gpu_checks.compile_threads_bound(env, threads=2) == 8
+    monkeypatch.setenv("TORCHINDUCTOR_COMPILE_THREADS", "3")  # the caller's choice stands
+    assert gpu_checks.compile_threads_env(16, 2) == {}
+    assert gpu_checks.compile_threads_bound({}, threads=2) == 3
+    assert gpu_checks.compiles_cold(Series("torch", "compile", "cpu"))
+    assert not gpu_checks.compiles_cold(Series("jax", "jit", "gpu"))
 
 
 def test_compile_threads_share_the_cores():

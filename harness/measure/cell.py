@@ -1,6 +1,6 @@
 """The one-shot jobs of a benchmark process: they answer once and the process exits.
 
-    probe   which series can run: imports the frameworks here, never in the parent
+    probe   which series can run: imports the frameworks here (JAX first), never in the parent
     tta     time to accuracy
     grads   one float32 loss_and_grads against the float64 reference (the smoke's check)
 
@@ -86,11 +86,13 @@ def job_tta(job: Job) -> dict:
 
 
 def job_probe(job: Job) -> dict:
-    """available() of each series: one process imports every framework once."""
+    """available() of each series: one process imports every framework once, JAX's first:
+    the first cuDNN loaded in a process wins, and a torch that loads an older one than JAX's
+    makes JAX fall back to the CPU (jax-ml/jax#18032), which would read as "no GPU"."""
     from harness.measure.peer import resolve
 
     out = {}
-    for series in job.series:
+    for series in sorted(job.series, key=lambda s: s.impl != "jax"):  # stable: jax, the rest
         try:
             ok, why = resolve(series.impl).available(series.device, series.mode)
         except Exception as exc:  # unknown name or mode: a reason, not a crash

@@ -3,7 +3,7 @@ after each cell, what its read-back record says against what its mode asks.
 
     from harness.measure import gpu_checks, machine
     found = gpu_checks.before_run(machine.gpus(), series)     # the machine, the toolchain
-    found += gpu_checks.of_record(series_one, info)           # one cell's info() after it ran
+    found += gpu_checks.of_record(series_one, info)           # one cell's info() when it stops
     if gpu_checks.failing(found): ...                         # stop early, say why
     print(gpu_checks.render(found))
 
@@ -14,7 +14,7 @@ is worth doing but its figures need the note (another process on the GPU, a MIG 
 persistence off, a power limit below the default). Nothing here imports a framework:
 `before_run` reads nvidia-smi's facts (harness/measure/machine.py) and the C toolchain
 Triton builds its launchers with (impls/readback.py); `of_record` reads the dict an
-implementation's info() returned in the cell's own process, after the cell's first call.
+implementation's info() returned in the cell's own process, when its worker stopped.
 The GPU machine never lent here: every check is tested with fakes (tests/test_gpu_checks.py).
 """
 
@@ -37,7 +37,8 @@ COMPILE_THREADS_ENV = "TORCHINDUCTOR_COMPILE_THREADS"
 @dataclass(frozen=True)
 class Finding:
     check: str  # "compute mode", "processes", "MIG", "persistence", "power", "toolchain",
-    #             "precision", "dispatch", "CUDA graphs", "compile threads", "nvidia-smi"
+    #             "device", "precision", "dispatch", "CUDA graphs", "compile threads",
+    #             "nvidia-smi"
     severity: str  # "fail" | "warn"
     text: str
     series: str = ""  # "impl/mode/device" it is about; "" for the machine
@@ -132,16 +133,35 @@ def asks_tf32(mode: str) -> bool:
     return mode.endswith("tf32")
 
 
+def checks_of(series: Series, info: dict, compile_threads_bound: int | None = None
+              ) -> list[str]:
+    """The checks of_record makes of this series' record, in its order (a Finding of each
+    name, or none where the check passed): what a table shows as its steps."""
+    out = ["device", "precision"] if series.device == "gpu" else []
+    if series.impl == "jax" and series.device == "cpu" and series.mode in JAX_CPU_DISPATCH:
+        out.append("dispatch")
+    if series.mode == "reduce-overhead" and series.device == "gpu":
+        out.append("CUDA graphs")
+    if compile_threads_bound is not None and isinstance(info.get("compile_threads"), int):
+        out.append("compile threads")
+    return out
+
+
 def of_record(series: Series, info: dict, compile_threads_bound: int | None = None
               ) -> list[Finding]:
-    """One cell's info() (read back in its own process after its first call) against what its
-    mode asks: TF32 exactly where asked on a GPU (and elsewhere a matmul_precision read back
-    as "highest": full float32, not some third thing), the JAX CPU dispatch its mode asks for, no
-    skipped CUDA graphs under reduce-overhead, and inductor's compile pool no larger than
+    """One cell's info() (read back in its own process, when it stops) against what its
+    mode asks: a GPU series ran on a GPU (its device read back is not the CPU), TF32 exactly
+    where asked on a GPU (and elsewhere a matmul_precision read back as "highest": full
+    float32, not some third thing), the JAX CPU dispatch its mode asks for, no skipped CUDA
+    graphs under reduce-overhead, and inductor's compile pool no larger than
     `compile_threads_bound` (None: not checked). A record that lacks the read-back key fails:
-    it cannot show the mode did what it says."""
+    it cannot show the mode did what it says. checks_of names the checks made."""
     out, where = [], str(series)
     if series.device == "gpu":
+        device = str(info.get("device") or "")
+        if device in ("", "cpu") or str(info.get("backend") or "") == "cpu":
+            out.append(Finding("device", "fail", f"a GPU series, but info() reads back device "
+                               f"{device or 'none'!r} (backend {info.get('backend')!r})", where))
         want = asks_tf32(series.mode)
         got = info.get("tf32")
         if not isinstance(got, bool):
@@ -182,6 +202,12 @@ def _override_note(info: dict) -> str:
 
 
 # ---- for whoever starts many compiles at once ------------------------------------------------
+def compiles_cold(series: Series) -> bool:
+    """torch.compile's modes: a fresh process compiles the step cold (tens of seconds, with
+    inductor's pool of compile workers), the slowest start of any series."""
+    return (series.impl, series.mode) in TRITON_MODES
+
+
 def compile_threads(cpus: int, compiles_at_once: int) -> int:
     """A compile pool size for each of `compiles_at_once` cold torch.compile processes sharing
     `cpus` cores: their fair share, at least 1 (1: inductor compiles in its own process, no
@@ -194,3 +220,14 @@ def compile_threads_env(cpus: int, compiles_at_once: int) -> dict:
     if COMPILE_THREADS_ENV in os.environ:
         return {}
     return {COMPILE_THREADS_ENV: str(compile_threads(cpus, compiles_at_once))}
+
+
+def compile_threads_bound(env: dict, threads: int) -> int:
+    """The compile pool a process started with `env` (and this environment) should have:
+    TORCHINDUCTOR_COMPILE_THREADS where either sets it (torch reads it itself), else the thread
+    budget, which torch_impl holds inductor's pool to. of_record's compile_threads_bound."""
+    value = env.get(COMPILE_THREADS_ENV, os.environ.get(COMPILE_THREADS_ENV))
+    try:
+        return max(1, int(str(value).strip()))
+    except ValueError:
+        return threads

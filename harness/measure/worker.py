@@ -29,7 +29,8 @@ from harness import process  # the standard library only: nothing here may start
 
 
 def _cell_stepper(job, out: dict):
-    """Set up the cell's session: (step, sync, value, info, memory_peak) or None if unavailable.
+    """Set up the cell's session: (step, sync, value, info, memory_peak) or None if unavailable;
+    `info` reads the implementation's info() when called (at the stop).
 
     Fills `out` with import_s, setup_s, first_call_s and the memory fields: RSS is read
     around setup and the first call (reading /proc costs the steps nothing).
@@ -67,7 +68,10 @@ def _cell_stepper(job, out: dict):
     def memory_peak() -> dict:  # after the warm-up: every temporary of a step has existed
         return memory.peak(cell.impl, cell.device, s, rss1, exact)
 
-    return (lambda: s.step(batch)), s.sync, s.value, impl.info(cell.device, cell.mode), memory_peak
+    # info() is read when the worker stops, not now: what the library did over the timed steps
+    # (inductor skips CUDA graphs at a replay, not at the first call) is then in the record.
+    return ((lambda: s.step(batch)), s.sync, s.value,
+            (lambda: impl.info(cell.device, cell.mode)), memory_peak)
 
 
 def serve(job, channel) -> None:
@@ -92,7 +96,8 @@ def serve(job, channel) -> None:
         elif command["op"] == "stop":
             loss = value(timer.last)
             status = "ok" if math.isfinite(loss) else "diverged"
-            result = {"status": status, "final_loss": loss, "info": info}
+            result = {"status": status, "final_loss": loss,
+                      "info": info() if callable(info) else info}  # a cell's: read back now
             if status == "diverged":
                 result["reason"] = f"non-finite loss {loss} after {timer.steps_run + 1} steps"
             channel.send(result)
