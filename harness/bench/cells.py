@@ -7,7 +7,8 @@ a size's workers walked in rounds, then time to accuracy.
 
 Cells are timed size by size. For one size, every cell gets a worker (harness/measure/pool.py),
 started one at a time (set-up, first call and warm-up are timed there, on a quiet machine);
-then the workers and the device's matmul peak are walked in rounds (harness/bench/rounds.py:
+then the workers and the matmul peaks they are held against (each device's float32 peak; the
+GPU's TF32 peak where a GPU cell asks for TF32) are walked in rounds (harness/bench/rounds.py:
 the walker every kind of run shares), and the size's rows are written at once: a size is on
 disk complete or not at all, so Ctrl-C or a spent wall budget keeps finished sizes and
 `--resume` redoes the rest. Time to accuracy runs last, each in a fresh process.
@@ -23,7 +24,7 @@ from harness.bench.checkrun import CheckRun
 from harness.bench.progress import Progress
 from harness.bench.rounds import Shuffled, round_values, walk
 from harness.bench.rows import cell_row, peak_summary, speedups
-from harness.measure import machine
+from harness.measure import machine, peak
 from harness.measure.launch import cell_env
 from harness.measure.pool import NotReady, Worker, run_once
 from harness.measure.records import Key, Outcome
@@ -55,6 +56,9 @@ def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) 
             available = run.probe(series_of(cells, goals) | set(check.probe_series()))
             check.start_gpu(available)
             check.finish()
+            # The wall budget is the sweep's: it starts when the check (bounded by its own
+            # check_timeout_s) is done, so a slow check never eats the cells' time.
+            budget = run.budget = Budget(budget.seconds)
         else:
             available = run.probe(series_of(cells, goals))
         # One step per worker started, per size's rounds, per time-to-accuracy run.
@@ -92,7 +96,8 @@ class Cells:
                  group: Group | None = None):
         self.folder, self.settings, self.budget = folder, settings, budget
         self.group = group or Group()  # every child's process group and compile cache
-        self.peaks: dict[str, Worker] = {}  # device -> the matmul-peak worker, alive all run
+        # peak name ("cpu", "gpu", "gpu-tf32": peak.peak_key) -> its worker, alive all run
+        self.peaks: dict[str, Worker] = {}
         self.peak_records: dict[str, list] = {}
 
     def env(self, device: str | None, memory: bool = False) -> dict:
@@ -157,8 +162,9 @@ class Cells:
                     workers[Key.of(cell)] = got
                 else:
                     outcomes[Key.of(cell)] = got
-            devices = {k.device for k in workers}
-            peaks = {Key.peak(d): w for d in sorted(devices) if (w := self._peak(d)) is not None}
+            peaks = {peak.round_key(name): w for name, job in
+                     peak.peak_jobs(self.settings, workers).items()
+                     if (w := self._peak(name, job)) is not None}
             policy = self.settings.policy
             progress.start(f"{len(workers)} cells of size {group[0].size.name}: "
                            f"{policy.rounds} rounds")
@@ -172,7 +178,7 @@ class Cells:
             progress.done(f"{done} rounds", None)
             for key, exc in failed.items():
                 if key.is_peak:
-                    self.peaks.pop(key.device).close()
+                    self.peaks.pop(peak.name_of(key)).close()
                 else:
                     worker = workers.pop(key)
                     worker.close()
@@ -201,38 +207,39 @@ class Cells:
         values = round_values(records)
         for rec in records:
             if rec.key.is_peak:
-                self.peak_records.setdefault(rec.key.device, []).append(rec)
-        peak_gflops = {key.device: {r: w.ready.flops_per_step / t / 1e9
-                                    for r, t in values.get(key, {}).items()}
+                self.peak_records.setdefault(peak.name_of(rec.key), []).append(rec)
+        peak_gflops = {peak.name_of(key): {r: w.ready.flops_per_step / t / 1e9
+                                           for r, t in values.get(key, {}).items()}
                        for key, w in peaks.items()}
         ratios = speedups(group, values, self.settings.baseline)
         for cell in group:
             key = Key.of(cell)
             mine = [r for r in records if r.key == key]
             row = cell_row(cell, self.settings, outcomes[key], values.get(key, {}),
-                           peak_gflops.get(cell.device), ratios.get(key), mine)
+                           None, ratios.get(key), mine, peaks=peak_gflops)
             self.folder.add_cell(row, mine)
 
-    def _peak(self, device: str) -> Worker | None:
-        """The device's matmul-peak worker, started once and timed in every round."""
-        if device not in self.peaks:
+    def _peak(self, name: str, job: Job) -> Worker | None:
+        """The matmul-peak worker called `name` (peak.peak_jobs: a device's float32 peak, the
+        GPU's TF32 one), started once and timed in every round."""
+        if name not in self.peaks:
             try:
-                worker = Worker.start(Job("peak", self.settings, device=device), self.group,
-                                      self.env(device),
+                worker = Worker.start(job, self.group, self.env(job.device),
                                       self.budget.timeout(self.settings.start_limit))
             except NotReady as exc:
-                self.folder.meta["peak"][device] = {"status": exc.status, "reason": exc.reason}
+                self.folder.meta["peak"][name] = {"status": exc.status, "reason": exc.reason}
                 return None
-            self.peaks[device] = worker
-            if device == "cpu" and worker.ready.blas:
+            self.peaks[name] = worker
+            if name == "cpu" and worker.ready.blas:
                 self.folder.meta["blas"] = list(worker.ready.blas)  # under this run's threads
-        return self.peaks[device]
+        return self.peaks[name]
 
     def _finish_peaks(self) -> None:
-        """Record each device's peak over the rounds, and stop its worker."""
-        for device, worker in self.peaks.items():
-            self.folder.meta["peak"][device] = peak_summary(worker.ready,
-                                                            self.peak_records.get(device, []))
+        """Record each peak over the rounds (meta.json's peak: "gpu", "gpu-tf32", ...), and
+        stop its worker."""
+        for name, worker in self.peaks.items():
+            self.folder.meta["peak"][name] = peak_summary(worker.ready,
+                                                          self.peak_records.get(name, []))
             worker.close()
         self.peaks.clear()
         self.folder.save_meta()

@@ -51,8 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="run the cells missing from RUN_DIR")
     parser.add_argument("--time-limit", type=float, metavar="S", help="kill a cell after S seconds")
     parser.add_argument("--wall-budget", type=float, metavar="S",
-                        help="start no job after S seconds of this invocation, check included "
-                             "(default: the profile's; 0: no limit)")
+                        help="start no job after S seconds, counted from the end of the "
+                             "check (default: the profile's; 0: no limit)")
     parser.add_argument("--no-check", action="store_true", help="skip the check report")
     parser.add_argument("--report", action="store_true", help="render report.md at the end")
     parser.add_argument("--commits", metavar="A..B", help="run the profile at each commit of the"

@@ -44,9 +44,10 @@ def plan(profile: Profile, known: dict[str, tuple[str, ...]], impls=None, modes=
     the peer row). Restrictions select from the profile; an implementation or mode
     the profile does not list is added when asked for by name (e.g. `--mode
     reduce-overhead` on the default profile). An explicit `--size` overrides the
-    profile's per-entry size subsets. Cells are ordered by size first (smallest first,
-    or largest first where the profile says so), so all frameworks at one size run back
-    to back and their ratio is measured close in time.
+    profile's per-entry size subsets. Cells are ordered by size first, in the order the
+    profile lists its sizes (reversed where it says largest_first; the gpu profile lists
+    tiny first, then huge, large, medium), so all frameworks at one size run back to back
+    and their ratio is measured close in time.
     Raises ContractError (one line, exit 2 on the command line) for an unknown name
     or an empty selection.
     """

@@ -54,9 +54,10 @@ class Profile:
     peak_n: int = 2048  # matrix size of the float32 GEMM that measures the machine's peak
     peak_n_cpu: int | None = None  # ... on the CPU, where it differs (None: peak_n)
     check_timeout_s: float = 600.0  # the check subprocess is killed after this
-    # Wall-clock budget of one `bench` invocation, check included (None: unbounded). No
-    # job starts once it is spent, a running one is killed when it runs out (a "timeout"
-    # row), and cells never started stay missing, for --resume to finish.
+    # Wall-clock budget of one `bench` invocation, counted from the end of its check (which
+    # has its own limit, check_timeout_s) (None: unbounded). No job starts once it is spent,
+    # a running one is killed when it runs out (a "timeout" row), and cells never started
+    # stay missing, for --resume to finish.
     wall_budget_s: float | None = None
     # Sweep the largest size first: where a wall budget may cut a run short, what is cut
     # is then the small sizes (and time to accuracy), not the ones the machine is for.

@@ -33,7 +33,7 @@ SMALL = Size("small", 256, 16, 64)
 MEDIUM = Size("medium", 1024, 64, 512)
 LARGE = Size("large", 2048, 256, 2048)  # ~4.3 GFLOP a step: matmul-bound on a CPU
 XLARGE = Size("xlarge", 4096, 512, 4096)  # ~34 GFLOP: too slow for a 2-core default run
-HUGE = Size("huge", 16384, 1024, 8192)  # ~1.1 TFLOP: only a GPU makes this a benchmark
+HUGE = Size("huge", 16384, 1024, 8192)  # ~0.55 TFLOP: only a GPU makes this a benchmark
 
 PROFILES: dict[str, Profile] = {
     # For tests and a smoke run: two sizes, short budgets, no compile modes
@@ -84,13 +84,19 @@ PROFILES: dict[str, Profile] = {
     # `make gpu` on the GPU machine (one H100/H200, 16 cores): check on every device, this
     # profile and the report in about 6 minutes, first try, on a fresh machine (cold caches).
     # Four sizes from dispatch-bound (tiny) to a ~0.55 TFLOP step (huge: ~2 GB of float32,
-    # nothing beside 80 GB), swept largest first. NumPy is the CPU reference row up to large
-    # (~4.3 GFLOP: tens of ms on 16 cores; seconds at huge), so every GPU cell there has a
-    # speed-up paired by round; scikit-learn, the peer, at the two ends only. Costly modes
-    # only where they answer a question: torch.compile and CUDA graphs at tiny (dispatch
-    # overhead is what they remove; at huge a step is ~10 ms of matmuls), TF32 at huge (the
-    # one matmul-bound size: at large a GPU step is ~0.1 ms, mostly launches), jax nojit at
-    # tiny. Every timed cell reads its memory peak in its worker. Time to accuracy on moons.
+    # nothing beside an H200's ~141 GB). NumPy is the CPU reference row up to large (~4.3
+    # GFLOP: tens of ms on 16 cores; seconds at huge), so every GPU cell there has a speed-up
+    # paired by round; scikit-learn, the peer, at the two ends only. Costly modes only where
+    # they answer a question: torch.compile and CUDA graphs at tiny (dispatch overhead is what
+    # they remove; at huge a step is ~10 ms of matmuls), TF32 at huge (the one matmul-bound
+    # size: at large a GPU step is ~0.1 ms, mostly launches), jax nojit at tiny. Every timed
+    # cell reads its memory peak in its worker. Time to accuracy on moons.
+    #
+    # Sizes in this order: tiny first (its compile and CUDA-graph cells are the rarest paths,
+    # run nowhere else), then huge, large, medium: what a spent budget cuts is time to
+    # accuracy, then medium. The GPU's TF32 peak (peak.peak_job(..., "tf32")) is a second
+    # peak worker timed in huge's rounds, beside the float32 one: TF32 cells are held against
+    # it (bench/rows.py, peak.held_against).
     #
     # Estimate (tests/test_profiles.py recomputes it from plan()): 22 cells, each a worker
     # started once (python, import, CUDA init, first call, warm-up), then 10 rounds of one
@@ -98,17 +104,19 @@ PROFILES: dict[str, Profile] = {
     # parts beside the probe (harness/bench/checkrun.py: one float32/bce/sigmoid, so each
     # compiled part compiles two functions once). Seconds, pessimistic (likely): a torch/jax
     # GPU worker 6 (4), CuPy 9 (5: its kernels compile cold, NVRTC), a cold torch.compile
-    # or CUDA-graph worker 35 (20), a CPU worker 3 (2), the peak workers 8 + 3 (5 + 2); a
-    # block 0.1 (0.06) on the GPU, 0.35 (0.2) on the CPU (OpenBLAS spins ~0.2 s after a
-    # large GEMM: waited out), 0.3 (0.2) for a peak; time to accuracy 7 (5) on the GPU, 2
-    # (1) on the CPU; the check 60 (40); start-up 3 (2), report 10 (8). Total: ~350 s
-    # pessimistic, ~220 s likely. wall_budget_s (340 s for bench, check included) bounds
-    # it whatever happens: past it no job starts and a running one is killed, so `make gpu`
-    # ends by ~355 s; what would be cut is time to accuracy, then tiny. A worker step (start,
-    # block, stop) is killed after 60 s, the check after 120 s: a hang costs a row and a
-    # minute, never the run.
+    # or CUDA-graph worker 35 (20), a CPU worker 3 (2), the peak workers 8 + 8 + 3 (5 + 5 +
+    # 2: GPU float32, GPU TF32, CPU); a block 0.1 (0.06) on the GPU, 0.35 (0.2) on the CPU
+    # (OpenBLAS spins ~0.2 s after a large GEMM: waited out), 0.3 (0.2) for a peak; time to
+    # accuracy 7 (5) on the GPU, 2 (1) on the CPU; the check 60 (40); start-up 3 (2),
+    # report 10 (8). Total: ~360 s pessimistic, ~230 s likely, of which the sweep (after the
+    # check) ~290 s pessimistic. wall_budget_s (300 s, counted from the end of the check,
+    # which has its own 120 s: harness/bench/cells.py) bounds the sweep whatever happens:
+    # past it no job starts and a running one is killed, so `make gpu` ends by ~7 minutes
+    # at worst (120 + 300 + start-up and report). A worker step (start, block, stop) is
+    # killed after 60 s, the check after 120 s: a hang costs a row and a minute, never the
+    # run.
     "gpu": Profile(
-        name="gpu", sizes=(TINY, MEDIUM, LARGE, HUGE), devices=("gpu",),
+        name="gpu", sizes=(TINY, HUGE, LARGE, MEDIUM), devices=("gpu",),
         entries=(Entry("numpy", "default", sizes=("tiny", "medium", "large"), devices=("cpu",)),
                  Entry("sklearn", "default", sizes=("tiny", "large"), devices=("cpu",)),
                  Entry("torch", "eager"),
@@ -121,7 +129,7 @@ PROFILES: dict[str, Profile] = {
                  Entry("cupy", "default")),
         policy=Policy(warmup_steps=10, sample_s=0.010, samples_per_block=3, rounds=10),
         time_limit_s=60.0, peak_n=8192, peak_n_cpu=4096,
-        check_timeout_s=120.0, wall_budget_s=340.0, largest_first=True,
+        check_timeout_s=120.0, wall_budget_s=300.0,
         tta=(MOONS,),
         tta_entries=(Entry("numpy", "default", devices=("cpu",)), Entry("torch", "eager"),
                      Entry("jax", "jit"), Entry("cupy", "default")),

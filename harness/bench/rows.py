@@ -2,13 +2,15 @@
 
     values = round_values(records)                 # {Key: {round: seconds per step}}
     ratios = speedups(group, values, baseline)     # {Key: Interval of t_base / t_cell, paired}
-    row = cell_row(cell, settings, outcome, values[key], peak_gflops, ratios[key], records)
+    row = cell_row(cell, settings, outcome, values[key], None, ratios[key], records,
+                   peaks={"gpu": {round: gflops}, "gpu-tf32": {...}})
 
 Every per-cell statistic rests on rounds: a cell's step time is the median of its
 round values, with a distribution-free interval; its speed-up over the run's baseline (a
 setting: hand-written NumPy unless the profile names another series) is the median of the
 per-round ratios t_base / t_cell (the same round, so the same moment of the machine), with
-its interval; its share of the peak is taken against the peak measured in the same round.
+its interval; its share of the peak is taken against the peak measured in the same round, of
+its own matmul precision (a TF32 cell against a TF32 peak, never the float32 one).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from harness.measure import stats
+from harness.measure import peak, stats
 from harness.measure.records import Block, Key, Outcome, Ready
 from harness.measure.spec import Cell, RunSettings, Series
 from harness.store import CellRow
@@ -46,18 +48,25 @@ def speedups(group: list[Cell], values: dict, baseline: Series) -> dict:
 
 def cell_row(cell: Cell, settings: RunSettings, outcome: Outcome, values: dict | None = None,
              peak_gflops: dict | None = None, speedup: stats.Interval | None = None,
-             records: list[Block] = ()) -> CellRow:
+             records: list[Block] = (), peaks: dict | None = None) -> CellRow:
     """One row of cells.csv. `outcome`: what the worker said (or why it could not);
-    `values`: {round: seconds per step}; `peak_gflops`: {round: the device's peak}."""
-    size, values, peak_gflops = cell.size, values or {}, peak_gflops or {}
+    `values`: {round: seconds per step}; `peaks`: {peak name: {round: GFLOP/s}}, the peaks
+    measured beside it ("gpu", "gpu-tf32"), of which the cell is held against the one of its
+    read-back precision (peak.held_against: a TF32 cell without a TF32 peak gets no share of
+    peak); `peak_gflops`: {round: the device's float32 peak}, where `peaks` is not given."""
+    size, values = cell.size, values or {}
     ready = outcome.ready or Ready()
+    precision = (outcome.final.info if outcome.final else {}).get("matmul_precision")
+    if peaks is None:
+        peaks = {peak.peak_key(cell.device): peak_gflops} if peak_gflops else {}
+    held = peak.held_against(cell.device, peak.is_tf32(precision), peaks)
+    peak_gflops = (peaks.get(held) or {}) if held else {}
     row = dict(impl=cell.impl, mode=cell.mode, device=cell.device, dtype=cell.dtype,
                size=size.name, n_samples=size.n_samples, n_features=size.n_features,
                n_hidden=size.n_hidden, n_outputs=size.n_outputs, batch_size=size.n_samples,
                loss=settings.loss, activation=settings.activation, status=outcome.status,
                reason=outcome.reason, flops_per_step=size.flops, threads=settings.threads,
-               matmul_precision=(outcome.final.info if outcome.final else {}).get(
-                   "matmul_precision"),
+               matmul_precision=precision,
                final_loss=outcome.final.final_loss if outcome.final else None,
                **{k: getattr(ready, k) for k in READY_FIELDS})
     if values and outcome.status in ("ok", "diverged"):

@@ -8,6 +8,8 @@ each round's best sample is that round's peak.
     job = peak_job(settings, "gpu", "tf32")        # the TF32 peak, beside the float32 one
     key = peak_key("gpu", "tf32")                  # "gpu-tf32": its name in meta.json's peak
     held_against("gpu", tf32=True, measured={"gpu", "gpu-tf32"})   # -> "gpu-tf32"
+    jobs = peak_jobs(settings, keys)               # {name: job}: the peaks a size's cells need
+    round_key("gpu-tf32"), name_of(key)            # a peak's Key in the rounds, and back
 
 A cell is held against the peak of its own matmul precision, measured in the same run:
 float32 cells against the float32 peak, TF32 cells against the TF32 peak. A TF32 cell in a
@@ -23,7 +25,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from harness.measure.gpu_checks import asks_tf32
 from harness.measure.peer import resolve
+from harness.measure.records import Key
 from harness.measure.spec import Job, RunSettings, Series
 from impls import contract
 
@@ -47,6 +51,30 @@ def peak_job(settings: RunSettings, device: str, precision: str = "float32") -> 
         return Job("peak", settings, device=device)
     return Job("peak", settings, device=device,
                series=tuple(Series(i, m, device) for i, m in PEAK_SERIES[precision]))
+
+
+def peak_jobs(settings: RunSettings, keys: Iterable[Key]) -> dict[str, Job]:
+    """The peak workers a size's cells (`keys`) are held against: each device's float32 peak,
+    and the GPU's TF32 peak where a GPU cell's mode asks for TF32 (which peak to measure is
+    the one thing a mode's name decides; which one a cell is held against is what it read
+    back). {name: job}, sorted by name."""
+    jobs = {}
+    for key in keys:
+        jobs.setdefault(peak_key(key.device), peak_job(settings, key.device))
+        if key.device == "gpu" and asks_tf32(key.mode):
+            jobs.setdefault(peak_key("gpu", "tf32"), peak_job(settings, "gpu", "tf32"))
+    return dict(sorted(jobs.items()))
+
+
+def round_key(name: str) -> Key:
+    """The Key the rounds time the peak called `name` under ("gpu" -> Key.peak("gpu"))."""
+    device, _, precision = name.partition("-")
+    return Key("peak", precision, device, "float32", "")
+
+
+def name_of(key: Key) -> str:
+    """The name of the peak timed under `key` (round_key's inverse)."""
+    return peak_key(key.device, key.mode or "float32")
 
 
 def is_tf32(matmul_precision) -> bool:
