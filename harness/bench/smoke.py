@@ -3,22 +3,26 @@
     make gpu-smoke PY=python3      # on the GPU machine, before `make gpu`: under 90 s
 
 Every GPU code path of `make gpu`, once, at a tiny size, before the run that counts: one row
-per implementation and mode on the device, and one for the device's matmul peak. A kind of run
-of the one engine: the SMOKE profile (harness/bench/profiles.py: its size, timing and limits),
-its settings resolved the same way, the bench's probe, the bench's workers walked in one round
-(harness/bench/rounds.py), the same records; what it adds is the checks below, and it writes
-no run folder.
+per implementation and mode on the device, and one per matmul peak (the GPU's TF32 peak too
+where a mode asks TF32). A kind of run of the one engine: the SMOKE profile (its size, timing
+and limits), its settings resolved the same way, the bench's probe, the bench's workers walked
+in one round, the same records; what it adds is the checks below, and it writes no run folder.
+  before     gpu_checks.before_run, before any process starts (a GPU smoke): an exclusive
+             compute mode or another process on the GPU is one FAIL row, nothing started;
+             compiled modes without Triton's C toolchain are unavailable, not started; a
+             warning (MIG, persistence off, power limit, no nvidia-smi) is a passing row
   available  the bench's probe; an unavailable series is a row saying why, nothing more
-  grads      one float32 loss_and_grads in a fresh process (harness/measure/cell.py's grads
-             job) against the float64 reference at float32's tolerance (TF32 modes: a 1e-2
-             sanity bound only, their matmuls carry ~1e-3 by design)
+  grads      one float32 loss_and_grads in a fresh process against the float64 reference
+             (TF32 modes: a 1e-2 sanity bound only, their matmuls carry ~1e-3 by design)
   timed      the cell's benchmark worker: set-up, first call, warm-up, two samples, stop
-  memory     the worker's peak-memory hook; precision: what info() records for the mode
-  peak       the device's matmul-peak worker, one sample
-Series start side by side, so the smoke costs its slowest start (a cold torch.compile). Every
-process is bounded by its limit and by --budget: a hang is a FAIL row, never the end of the
-smoke. Exit 0 when no row FAILed (on a machine without a GPU every row is unavailable with its
-reason, and the exit is 0); 1 when any row FAILed.
+  memory     the worker's peak-memory hook
+  record     its info(), read back when it stopped, against its mode (gpu_checks.of_record):
+             device and precision (GPU), JAX's CPU dispatch, CUDA-graph skips, compile pool
+  peak       the matmul-peak workers, one sample each
+Series start side by side; the cold torch.compile ones first, at most two compiles at once,
+each with its share of the cores as its compile pool. Every process is bounded by its limit
+and by --budget: a hang is a FAIL row, never the end of the smoke. Exit 0 when no row FAILed
+(without a GPU every row is unavailable with its reason: exit 0); 1 when any row FAILed.
 """
 
 from __future__ import annotations
@@ -26,17 +30,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import random
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import impls
 from harness.bench import profiles
 from harness.bench.budget import Budget
 from harness.bench.rounds import Shuffled, walk
-from harness.bench.smoke_rows import SIZE, STEPS, Row, render  # noqa: F401  (smoke.Row, smoke.render)
+from harness.bench.smoke_rows import SIZE, Row, before_row, grads_step, memory_step, record_steps, render
 from harness.errors import UsageError
-from harness.measure.cell import TF32_SANITY
+from harness.measure import gpu_checks, machine, peak
 from harness.measure.launch import cell_env
 from harness.measure.pool import NotReady, Worker, run_once
 from harness.measure.pool import run_once as probe_once  # the probe's (tests replace it)
@@ -44,6 +52,10 @@ from harness.measure.records import Key
 from harness.measure.spec import Cell, Job, Series
 from harness.measure.stats import fmt_seconds
 from harness.process import ChildError, Group
+
+# Cold torch.compile processes at once (a compiled series' grads process and worker fill both
+# slots); on 16 cores each has a pool of 8 compile workers; the next waits for a slot.
+COLD_COMPILES_AT_ONCE = 2
 
 
 class Smoke:
@@ -53,35 +65,78 @@ class Smoke:
         profile = dataclasses.replace(profiles.SMOKE, devices=(device,), wall_budget_s=budget)
         self.settings = profiles.settings(profile, threads=threads, cpus=None, check=False)
         self.group = Group()
+        self.cold = threading.BoundedSemaphore(COLD_COMPILES_AT_ONCE)
+        self.compile_env = gpu_checks.compile_threads_env(os.cpu_count() or 1,
+                                                          COLD_COMPILES_AT_ONCE)
 
     def seconds(self, limit: float) -> float | None:
         """`limit`, capped by what is left of the budget; None once it is spent."""
         return None if self.budget.left() < 1.0 else min(limit, self.budget.left())
 
-    def env(self) -> dict:
-        return cell_env(self.settings.threads, str(self.group.folder()), self.device)
+    def env(self, series: Series | None = None) -> dict:
+        env = cell_env(self.settings.threads, str(self.group.folder()), self.device)
+        if series is not None and gpu_checks.compiles_cold(series):
+            env.update(self.compile_env)  # their compile pools share the cores
+        return env
+
+    @contextmanager
+    def slot(self, series: Series | None) -> Iterator[bool]:
+        """For a cold-compiling series, one of COLD_COMPILES_AT_ONCE slots, held while its
+        process starts and compiles; False when the budget runs out first. True at once for
+        any other."""
+        if series is None or not gpu_checks.compiles_cold(series):
+            yield True
+            return
+        got = self.cold.acquire(timeout=max(0.0, self.budget.left() - 1.0))
+        try:
+            yield got
+        finally:
+            if got:
+                self.cold.release()
+
+    def before(self) -> tuple[Row | None, dict[str, str]]:
+        """gpu_checks.before_run, before any process starts: its row, and {series: why} for
+        the series it rules out (compiled modes without Triton's C toolchain)."""
+        if self.device != "gpu":
+            return None, {}
+        return before_row(gpu_checks.before_run(machine.gpus(), self.series,
+                                                own_pids=[os.getpid()]))
+
+    def peak_jobs(self) -> dict[str, Job]:
+        """The device's matmul peak, and on a GPU the TF32 one too where a series asks TF32."""
+        keys = [Key(s.impl, s.mode, s.device, "float32", SIZE.name) for s in self.series]
+        return peak.peak_jobs(self.settings, keys) or {
+            self.device: peak.peak_job(self.settings, self.device)}
 
     def run(self) -> list[Row]:
-        pool = ThreadPoolExecutor(max_workers=len(self.series) + 2)
+        before, ruled_out = self.before()
+        if before is not None and before.status == "FAIL":
+            return [before]  # what would waste the run, before any process started
+        series = [s for s in self.series if str(s) not in ruled_out]
+        order = start_order(series)
+        pool = ThreadPoolExecutor(max_workers=len(self.series) + 3)
         try:
-            peak = pool.submit(self.timed, Row(f"peak {self.device}"),
-                               Job("peak", self.settings, device=self.device), Key.peak(self.device))
-            answers, probe_error = self.probe()
-            rows = list(pool.map(lambda s: self.series_row(s, answers), self.series))
-            rows.append(peak.result())
+            peaks = [pool.submit(self.timed, Row(f"peak {n}"), job, peak.round_key(n))
+                     for n, job in self.peak_jobs().items()]
+            answers, probe_error = self.probe(series)
+            done = dict(zip(order, pool.map(lambda s: self.series_row(s, answers), order),
+                            strict=True))
+            rows = [done.get(s) or Row(_name(s), available=False, reason=ruled_out[str(s)])
+                    for s in self.series]
+            rows += [p.result() for p in peaks]
         finally:  # also on Ctrl-C: kill every process group first, so no thread waits on one
             self.group.close()
             pool.shutdown(wait=True, cancel_futures=True)
         if probe_error:
             rows.append(Row("probe", steps={"probe": (False, "FAIL", probe_error)}))
-        return rows
+        return ([before] if before else []) + rows
 
-    def probe(self) -> tuple[dict, str]:
+    def probe(self, series: list[Series]) -> tuple[dict, str]:
         """available() of every series, in one process, as `bench` asks it."""
         limit = self.seconds(self.settings.start_limit)
-        if not self.series or limit is None:
-            return {}, "" if not self.series else "not run: the smoke's budget was spent"
-        job = Job("probe", self.settings, series=tuple(self.series))
+        if not series or limit is None:
+            return {}, "" if not series else "not run: the smoke's budget was spent"
+        job = Job("probe", self.settings, series=tuple(series))
         env = cell_env(self.settings.threads, str(self.group.folder()), None, memory=True)
         result = probe_once(job, self.group, env, limit)
         if result.get("status") != "ok":
@@ -91,7 +146,7 @@ class Smoke:
         return result.get("available", {}), ""
 
     def series_row(self, s: Series, answers: dict) -> Row:
-        row, t0 = Row(f"{s.impl} {s.mode} {s.device}"), time.monotonic()
+        row, t0 = Row(_name(s)), time.monotonic()
         known = answers.get(str(s))  # [ok, reason], or None when the probe failed
         if known is not None and not known[0]:
             row.available, row.reason = False, known[1]
@@ -116,30 +171,32 @@ class Smoke:
                                                      f"{grads.get('reason')}")
         else:
             row.available = True
-            row.steps["grads"] = _grads_step(grads)
+            row.steps["grads"] = grads_step(grads)
         if gone is not None and row.available is not False:
             row.reason = ""
             row.steps["timed"] = (False, "FAIL", f"{said}its worker says unavailable: {gone}")
         row.seconds = time.monotonic() - t0
         return row
 
-    def grads(self, cell: Cell) -> dict:
-        """One loss_and_grads against the reference, in a process of its own."""
-        limit = self.seconds(self.settings.check_timeout_s)
-        if limit is None:
-            return {"status": "not run", "reason": "the smoke's budget was spent"}
-        return run_once(Job("grads", self.settings, cell=cell), self.group, self.env(), limit)
+    def grads(self, cell: Cell) -> dict:  # against the reference, in a process of its own
+        with self.slot(cell.series) as got:
+            limit = self.seconds(self.settings.check_timeout_s) if got else None
+            if limit is None:
+                return {"status": "not run", "reason": "the smoke's budget was spent"}
+            return run_once(Job("grads", self.settings, cell=cell), self.group,
+                            self.env(cell.series), limit)
 
     def timed(self, row: Row, job: Job, key: Key) -> Row:
-        """The real worker path of `job` (a cell or the peak): start, one round of the walker
-        (two samples; the peak's one), stop; then its timed, memory and precision steps.
+        """The real worker path of `job` (a cell or a peak): start, one round of the walker
+        (two samples; a peak's one), stop; then its timed, memory and record steps.
         row.available False with the reason when the worker found the job unavailable."""
-        t0 = time.monotonic()
+        t0, series = time.monotonic(), job.cell.series if job.cell else None
         try:
-            limit = self.seconds(self.settings.start_limit)
-            if limit is None:
-                raise NotReady("not run", "the smoke's budget was spent")
-            worker = Worker.start(job, self.group, self.env(), limit)
+            with self.slot(series) as got:  # held until the worker is compiled and warm
+                limit = self.seconds(self.settings.start_limit) if got else None
+                if limit is None:
+                    raise NotReady("not run", "the smoke's budget was spent")
+                worker = Worker.start(job, self.group, self.env(series), limit)
         except NotReady as exc:
             if exc.status == "unavailable":
                 row.available, row.reason = False, exc.reason
@@ -180,39 +237,21 @@ class Smoke:
                                   " (at a tiny n: the figure says only that it ran)")
         else:
             row.steps["timed"] = (True, f"{fmt_seconds(min(times))}/step", f"{min(times)!r} s")
-            _checks(row, key, worker.ready, final)
+            # its memory, and its info() (read back when it stopped) against its mode
+            series = worker.job.cell.series
+            env = self.compile_env if gpu_checks.compiles_cold(series) else {}
+            row.steps["memory"] = memory_step(series, worker.ready)
+            row.steps.update(record_steps(series, final.info or {}, gpu_checks.
+                                          compile_threads_bound(env, self.settings.threads)))
 
 
-def _checks(row: Row, key: Key, ready, final) -> None:
-    """The memory record of a worker that ran, and (on a GPU) the precision info() records."""
-    mem, method = ready.peak_mem_bytes, str(ready.peak_mem_method or "")
-    gpu = key.device != "cpu"
-    ok = isinstance(mem, int) and (mem > 0 if gpu else mem >= 0) and (
-        method.startswith("session.peak_memory()") or not gpu)
-    row.steps["memory"] = ((True, f"{mem / 2**20:.1f} MiB", method) if ok else
-                           (False, "FAIL", f"peak_mem_bytes {mem!r} ({method or 'none'})"))
-    if not gpu:
-        return
-    info = final.info or {}
-    precision, device = str(info.get("matmul_precision", "")), str(info.get("device", ""))
-    expected = "tf32" if key.mode in impls.get(key.impl).timing_only else "highest"
-    if precision.startswith(expected) and device not in ("", "cpu"):
-        row.steps["precision"] = (True, expected, f"{precision}; device {device}")
-    else:
-        row.steps["precision"] = (False, "FAIL", f"info() says matmul_precision "
-                                  f"{precision!r}, device {device!r}; expected {expected}")
+def start_order(series: list[Series]) -> list[Series]:
+    """The cold compiles first (the slowest starts: begun first), the rest as listed."""
+    return sorted(series, key=lambda s: not gpu_checks.compiles_cold(s))
 
 
-def _grads_step(g: dict) -> tuple:
-    if g.get("error"):
-        return False, "FAIL", g["error"]
-    worst = g.get("worst_error")
-    text = "-" if worst is None else f"{worst:.1e}"
-    if g.get("timing_only"):
-        note = (f"timing-only (TF32): not held to float32's tolerance; sanity bound "
-                f"{TF32_SANITY:g}")
-        return g["ok"], text + "*", note
-    return g["ok"], text, f"tolerance {g.get('tolerance'):g}"
+def _name(s: Series) -> str:
+    return f"{s.impl} {s.mode} {s.device}"
 
 
 # ---- the command -------------------------------------------------------------------------
