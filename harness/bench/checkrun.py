@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
 from harness.bench.budget import NO_BUDGET, Budget
 from harness.bench.plan import Plan
+from harness.measure import gpu_checks
 from harness.measure.spec import RunSettings, Series
 from harness.process import Child, ChildError, Group, Limit
 from harness.store import CHECK, RunFolder
@@ -41,8 +43,12 @@ class CheckShard:
 
 def start_shard(args: list[str], group: Group) -> CheckShard:
     # No JAX GPU preallocation: the probe and other check processes share the GPU with it.
-    child = group.start([sys.executable, "-m", "harness", "check", "--json", *args],
-                        env={"XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    if "gpu" in args and any(spec in CHECK_APART for spec in args):
+        # A compiled GPU part: its inductor compile pool gets its share of the cores beside
+        # the other compiled part (TORCHINDUCTOR_COMPILE_THREADS, unless already set here).
+        env.update(gpu_checks.compile_threads_env(os.cpu_count() or 1, len(CHECK_APART)))
+    child = group.start([sys.executable, "-m", "harness", "check", "--json", *args], env=env)
     return CheckShard(args, child, time.time())
 
 

@@ -150,19 +150,55 @@ def speedup(ratios: pd.DataFrame, out_dir: Path) -> str:
     return save(fig, out_dir, "speedup.png")
 
 
+HOST_MEMORY = "host RSS growth"  # a CPU cell's peak_mem_bytes (harness/measure/memory.py)
+
+
+def memory_panels(ok: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The memory figure's panels: one per thing peak_mem_bytes counts (host RSS growth on the
+    CPU; on a GPU each framework's own counter: torch's allocated peak, JAX's peak in use,
+    CuPy's pool held), never one axis for quantities that mean different things. The kind is
+    the table's `counts` column (harness/report/outcomes.py names it) where there is one,
+    else host RSS growth on the CPU and each implementation's own counter on a GPU."""
+    if "counts" in ok:
+        kinds = ok["counts"].astype(str)
+    else:
+        kinds = pd.Series([HOST_MEMORY if d == "cpu" else f"{i}: its own device counter"
+                           for i, d in zip(ok["impl"], ok["device"], strict=True)],
+                          index=ok.index)
+    order = sorted(pd.unique(kinds), key=lambda k: (k != HOST_MEMORY, k))
+    return [(kind, ok[kinds == kind]) for kind in order]
+
+
 def memory(ok: pd.DataFrame, out_dir: Path) -> str:
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for label, impl, mode, device, g in _series(ok):
-        ax.plot(g["flops_per_step"], g["peak_mem_bytes"] / 2**20, label=label,
-                **style(impl, mode, device))
-        _name_lone_points(ax, label, g["flops_per_step"], g["peak_mem_bytes"] / 2**20)
-    _log_axes(ax, "work per training step (FLOPs, analytic)", "peak memory (MiB)",
-              "Peak memory (CPU: whole process; GPU: framework allocator)")
+    """Peak memory vs FLOPs per step, log-log: a panel per quantity (memory_panels), each
+    with its own axis, so no framework's counter is read against another's."""
+    panels = memory_panels(ok)
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.6 * rows), squeeze=False)
+    handles: dict = {}
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # "600", not "6 x 10^2", on a short log range
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
-    _size_axis(ax, ok)
-    _legend(ax, ok["device"])
+    for ax, (kind, g) in zip(axes.flat, panels, strict=False):
+        for label, impl, mode, device, rows_ in _series(g):
+            (line,) = ax.plot(rows_["flops_per_step"], rows_["peak_mem_bytes"] / 2**20,
+                              label=label, **style(impl, mode, device))
+            handles.setdefault(label, line)
+            _name_lone_points(ax, label, rows_["flops_per_step"],
+                              rows_["peak_mem_bytes"] / 2**20)
+        _log_axes(ax, "work per training step (FLOPs, analytic)", "peak memory (MiB)", kind)
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        _size_axis(ax, g)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Peak memory: one panel per quantity (each GPU framework counts its own)")
+    title = "colour: implementation\nsolid: op by op, dashed: compiled"
+    if ok["device"].nunique() > 1:
+        title += "\ncircle: CPU, square: GPU"
+    fig.legend(list(handles.values()), list(handles), fontsize=8, loc="upper left",
+               bbox_to_anchor=(1.0, 0.95), frameon=False, title=title, title_fontsize=7,
+               alignment="left")
+    fig.tight_layout()
     return save(fig, out_dir, "memory.png")
 
 
