@@ -130,7 +130,7 @@ class FakeWorker(Worker):
     """A worker, no process, whose blocks take what its job says: a cell's step 2 ms; the
     float32 peak 1e5 GFLOP/s, the TF32 one 4e5."""
 
-    def __init__(self, job: Job):  # noqa: super().__init__ wants a process
+    def __init__(self, job: Job):  # not super().__init__: that wants a process
         self.job, self.closed = job, False
         tf32 = job.kind == "peak" and any("tf32" in s.mode for s in job.series)
         self.ready = Ready(first_call_s=0.1, steps_per_sample=1, flops_per_step=10**12,
