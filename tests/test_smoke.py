@@ -344,10 +344,17 @@ def test_cold_compiles_start_first_at_most_two_at_once_with_their_compile_pools(
 
 
 def test_a_cold_compile_waiting_past_the_budget_is_not_run(monkeypatch):
+    import threading
+
     s = smoke.Smoke("gpu", [Series("torch", "compile", "gpu")], budget=2.0)
     for _ in range(smoke.COLD_COMPILES_AT_ONCE):
         s.cold.acquire()  # every slot held by compiles that outlast the budget
-    got = s.grads(smoke.Cell("torch", "compile", "gpu", "float32", smoke.SIZE))
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(s.grads(smoke.Cell(
+        "torch", "compile", "gpu", "float32", smoke.SIZE))), daemon=True)
+    waiter.start()
+    waiter.join(15)
+    assert not waiter.is_alive(), "it waited for a slot past the smoke's budget"
     assert got == {"status": "not run", "reason": "the smoke's budget was spent"}
 
 
