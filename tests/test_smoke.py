@@ -283,6 +283,33 @@ def test_each_check_of_a_cells_record_is_a_step(series, info, bound, expected):
             assert steps[check][2] in table.splitlines()[1]
 
 
+POOL = textwrap.dedent('''
+    from impls import numpy_impl
+    from impls.base import Implementation
+
+    IMPL = Implementation(
+        name="pool", modes=("default",), description="test double: a 64-worker compile pool",
+        _available=lambda device, mode: (device == "cpu", "CPU only"),
+        _loss_and_grads=numpy_impl.loss_and_grads, _session=numpy_impl.NumpySession,
+        set_threads=numpy_impl.set_threads,
+        info=lambda device, mode: {"compile_threads": 64, "compile_threads_from": "its own"})
+''')
+
+
+def test_the_worker_s_record_is_held_to_the_smokes_thread_budget(tmp_path, monkeypatch,
+                                                                 capsys):
+    """The whole path: the worker's info() read back when it stopped, through of_record, with
+    the compile pool bound the smoke gave (its thread budget: no TORCHINDUCTOR_COMPILE_THREADS)."""
+    monkeypatch.delenv("TORCHINDUCTOR_COMPILE_THREADS", raising=False)
+    path = tmp_path / "pool_impl.py"
+    path.write_text(POOL)
+    monkeypatch.setenv(impls.EXTRA_ENV, str(path))
+    code, report = _smoke(capsys, "--device", "cpu", "--impl", "pool")
+    step = _rows(report)["pool default cpu"]["steps"]["compile threads"]
+    assert code == 0 and step["ok"] and step["text"] == "warn"  # a warning, not a FAIL
+    assert "64 workers (its own), above the bound 2" in step["detail"]
+
+
 @pytest.mark.slow
 def test_the_cpu_rehearsal_reads_jaxs_dispatch_back(capsys):
     """The record step on a real library: JAX's CPU dispatch, read back in the worker when it
