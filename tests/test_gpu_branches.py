@@ -434,8 +434,8 @@ def test_the_gpu_check_is_split_into_parts_for_what_the_probe_found(monkeypatch)
     check = checkrun.CheckRun(None, SETTINGS, plan(profiles.get("gpu"), runnable()))
     common = ["--loss", "bce", "--activation", "sigmoid", "--dtype", "float32"]
     assert started == [["--device", "cpu", *common, "--impl", "numpy:default"]]
-    assert check.specs["gpu"] == ["torch:eager", "jax:jit", "cupy:default", "torch:compile",
-                                  "torch:reduce-overhead", "jax:nojit"]  # no TF32 mode
+    assert check.specs["gpu"] == ["torch:eager", "torch:compile", "torch:reduce-overhead",
+                                  "jax:jit", "jax:nojit", "cupy:default"]  # no TF32 mode
     available = {str(s): [s.impl != "jax", "JAX sees no GPU"] for s in check.probe_series()}
     check.start_gpu(available)
     assert started[1:] == [["--device", "gpu", *common, "--impl", "torch:compile"],
