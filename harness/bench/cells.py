@@ -274,7 +274,7 @@ def probe(series, settings: RunSettings, group: Group, seconds: float) -> dict[s
 
 def _by_size(cells: list[Cell]) -> list[list[Cell]]:
     groups: dict[str, list[Cell]] = {}
-    for cell in cells:  # the plan's order: smallest (or largest) size first
+    for cell in cells:  # the plan's order: the profile's order of sizes
         groups.setdefault(cell.size.name, []).append(cell)
     return list(groups.values())
 
