@@ -4,8 +4,8 @@ plan, parallel parts on a GPU plan, merged into one report; stored whatever its 
 from __future__ import annotations
 
 import json
-import time
 import sys
+import time
 
 import pytest
 
