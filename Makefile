@@ -34,8 +34,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	@touch $@
 
+# The suite runs in TEST_JOBS pytest processes (pytest-xdist, a test extra; where it is missing,
+# as with a PY= that lacks it, in one), the slowest tests handed out first (tests/conftest.py).
+# Most tests wait on child processes, so more processes than cores keep both cores busy.
+TEST_JOBS ?= 4
+
 test: $(SETUP)
-	$(PYTHON) -m pytest -q $(ARGS)
+	$(PYTHON) -m pytest -q $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo "-n $(TEST_JOBS)") $(ARGS)
 
 bench: $(SETUP)
 	$(PYTHON) -m harness bench --profile $(PROFILE) --report $(ARGS)

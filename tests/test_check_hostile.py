@@ -335,3 +335,47 @@ def test_a_check_stopped_by_a_signal_leaves_no_process_and_no_file(hostile, tmp_
         check.communicate()
     assert not survives(int(pid_file.read_text())), "the function's child survived"
     assert list(tmp.iterdir()) == [], "the check left files in the temporary folder"
+
+
+# ---- a guard that fails on its own: the checker's fault, never the student's --------------------
+BROKEN_GUARDS = {
+    # the guard's imports fail (a package the sandbox lacks): it says so on its channel
+    "channel": ("import sys\nsys.modules['impls.contract'] = None  # the import fails\n"
+                "from harness.check import sandbox_child\n"
+                "sys.exit(sandbox_child.main(sys.argv[1:]))\n",
+                "ModuleNotFoundError: import of impls.contract halted"),
+    # it fails before it can speak at all: its stderr says why
+    "stderr": ("import a_package_the_sandbox_lacks\n",
+               "ModuleNotFoundError: No module named 'a_package_the_sandbox_lacks'"),
+}
+
+
+@pytest.mark.parametrize("how", BROKEN_GUARDS)
+def test_a_guard_that_fails_before_the_code_runs_says_why_and_blames_no_one(
+        hostile, tmp_path, monkeypatch, how):
+    from harness.check import sandbox
+
+    code, words = BROKEN_GUARDS[how]
+    (tmp_path / "broken_guard.py").write_text(code)
+    monkeypatch.setattr(sandbox, "GUARD", "broken_guard")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    result = check_my_backprop(f"{hostile}:grads", timeout=120)
+    assert not result.ok
+    assert "the sandbox failed before the user's code ran (not a fault of the code checked): " \
+           "its guard process exited with code 1: " + words in result.process, result.process
+    assert "signal its parent" not in str(result)
+
+
+def test_a_package_missing_inside_bubblewrap_is_said_as_such(hostile, monkeypatch):
+    """The day dataparallel/ was not bound into bubblewrap, every submission got "lost its guard
+    process ... did the code signal its parent?": now the guard's own error is the diagnosis."""
+    from harness.check import isolation, sandbox
+
+    if not isolation.bwrap_status()[0]:
+        if os.environ.get("BACKPROP_REQUIRE_BWRAP") == "1":
+            pytest.fail(f"bubblewrap is required here: {isolation.bwrap_status()[1]}")
+        pytest.skip(f"bubblewrap: {isolation.bwrap_status()[1]}")
+    monkeypatch.setattr(sandbox, "READABLE", ("harness", "impls"))  # dataparallel/ left out
+    outcome = sandbox.run(f"{hostile}:grads", [], sandbox.Limits(timeout=120, isolation="bwrap"))
+    assert outcome.failure.startswith("the sandbox failed before the user's code ran")
+    assert "No module named 'dataparallel'" in outcome.failure, outcome.failure

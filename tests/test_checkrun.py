@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import pytest
 
@@ -39,8 +40,34 @@ def test_no_json_or_a_timeout_is_an_error_not_a_crash(group):
     report = collect_check(child, timeout=60)
     assert report["ok"] is None and report["error"] == "no JSON from check: boom"
     child = group.start([sys.executable, "-c", "import time; time.sleep(60)"])
-    assert collect_check(child, timeout=1)["error"] == "check timed out (1 s)"
+    assert collect_check(child, timeout=1)["error"] == "check killed after 1 s of work (the check)"
     assert child.poll() is not None  # killed, not left running
+
+
+SAYS_STARTED = ("from harness import process; import time; time.sleep({before}); "
+                "process.progress('started'); time.sleep({after}); print('{{\"ok\": true}}')")
+
+
+def test_start_up_and_work_have_limits_of_their_own_each_named(group):
+    """A check that never says "started" is killed at the start-up limit, one that says it and
+    then hangs at the work limit; a slow start-up does not eat into the work's time."""
+    def run(before, after, start_limit, timeout):
+        child = group.start([sys.executable, "-c", SAYS_STARTED.format(before=before,
+                                                                         after=after)],
+                            channel=True)
+        return collect_check(child, timeout, start_limit)
+
+    assert run(60, 0, start_limit=1, timeout=600)["error"] == (
+        "check killed after 1 s of start-up (interpreter, imports, devices)")
+    assert run(0, 60, start_limit=60, timeout=1)["error"] == (
+        "check killed after 1 s of work (the check)")
+    # 4 s of start-up, then half a second of work: inside both limits (a work limit of 4 s
+    # counted from the process's start, as before, would kill it before it said "started")
+    assert run(4, 0.5, start_limit=60, timeout=4) == {"ok": True, "exit_code": 0}
+    budget = collect_check(group.start([sys.executable, "-c", "import time; time.sleep(60)"],
+                                       channel=True), 600, 600, end=time.time() + 1)
+    assert budget["error"] == ("check killed at the run's wall budget, in its start-up "
+                               "(interpreter, imports, devices)")
 
 
 def test_gpu_shards_put_each_compiled_mode_in_a_process_of_its_own():
@@ -87,8 +114,9 @@ def test_a_gpu_plan_checks_every_device_in_parallel_parts(tmp_path, monkeypatch,
         started.append(args)
         report = {"ok": True, "rows": [_fd("W1"), {"kind": "grad", "args": args}],
                   "unavailable": [], "curves": [], "timings": {" ".join(args): 0.1}}
-        child = group.start([sys.executable, "-c", f"print({json.dumps(report)!r})"])
-        return CheckShard(args, child, 0.0)
+        child = group.start([sys.executable, "-c", f"print({json.dumps(report)!r})"],
+                            channel=True)  # as start_shard: it never says "started"
+        return CheckShard(args, child, time.time())
 
     monkeypatch.setattr(checkrun, "start_shard", fake_shard)
     folder, settings, plan = create(tmp_path, "--profile", "gpu", "--size", "tiny")

@@ -237,3 +237,112 @@ def test_a_signal_during_a_clean_up_waits_for_its_end(other_thread):
         if other_thread:
             helper.join()
     assert done == ["clean-up finished"]
+
+
+# ---- what the student sandbox needs (harness/check/sandbox.py) ----------------------------------
+def test_a_forked_callable_gets_its_session_files_channel_and_rlimits(tmp_path):
+    def fn():
+        from harness import process as p
+
+        ch = p.channel()
+        print("to the file")
+        fsize = resource.getrlimit(resource.RLIMIT_FSIZE)
+        ch.send({"session": os.getsid(0) == os.getpid(), "fsize": list(fsize),
+                 "cwd": os.getcwd(), "env": os.environ.get("MINE"),
+                 "channel_env": "BACKPROP_BENCH_CHANNEL" in os.environ})
+        return 7
+
+    with Group(str(tmp_path)) as group:
+        child = group.fork(fn, env={"MINE": "yes"}, channel=True, cwd=str(tmp_path),
+                           rlimits={resource.RLIMIT_FSIZE: (50_000, 50_000)})
+        said = child.receive(Limit(60))
+        assert child.wait(Limit(60)) == 7
+        assert said == {"session": True, "fsize": [50_000, 50_000], "cwd": str(tmp_path),
+                        "env": "yes", "channel_env": False}
+        assert Path(child.files["stdout"]).read_text() == "to the file\n"
+    assert os.getsid(0) != child.pid  # this process stayed where it was
+
+
+def test_rlimits_never_ask_above_the_hard_limit_in_force(tmp_path):
+    def fn():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (5_000, 5_000))
+        process.set_rlimits({resource.RLIMIT_FSIZE: (10**6, 10**6)})  # ValueError if not capped
+        return 0 if resource.getrlimit(resource.RLIMIT_FSIZE) == (5_000, 5_000) else 9
+
+    with Group(str(tmp_path)) as group:
+        assert group.fork(fn).wait(Limit(60)) == 0
+
+
+def test_wait_returns_when_asked_and_a_cancel_kills(tmp_path):
+    import threading
+
+    flag = tmp_path / "done"
+    script = f"import pathlib, time; pathlib.Path({str(flag)!r}).touch(); time.sleep(600)"
+    with Group(str(tmp_path)) as group:
+        child = group.start([PY, "-c", script])
+        assert child.wait(Limit(60), until=flag.exists) is None  # still running, but done
+        assert child.poll() is None
+        cancel = threading.Event()
+        threading.Timer(0.2, cancel.set).start()
+        with pytest.raises(process.Cancelled):
+            child.wait(Limit(600), cancel=cancel)
+        assert _wait_gone(child.pid)
+
+
+def test_a_channel_is_its_child_s_alone(tmp_path):
+    """A grandchild started without a channel must not believe it holds its parent's."""
+    grandchild = ("import os; print(os.environ.get('BACKPROP_BENCH_CHANNEL'))")
+    middle = textwrap.dedent(f"""
+        import sys
+        from harness import process
+        with process.Group(sys.argv[1]) as group:  # started before this one takes its channel
+            c = group.start([sys.executable, "-c", {grandchild!r}])
+            c.wait(process.Limit(60))
+            process.channel().send({{"grandchild saw": open(c.files["stdout"]).read().strip()}})
+    """)
+    with Group(str(tmp_path)) as group:
+        child = group.start([PY, "-c", middle, str(tmp_path)], channel=True)
+        assert child.receive(Limit(60)) == {"grandchild saw": "None"}
+        process.progress("a parent without a channel: nothing happens")  # and no error
+
+
+GUARDED = textwrap.dedent("""
+    import os, sys, time
+    from harness import process
+
+    def work():                       # leaves a grandchild in a session of its own, exits 3
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                print(os.getpid(), flush=True)
+                time.sleep(600)
+            os._exit(0)
+        time.sleep(0.5)
+        return 3
+
+    sys.exit(process.guard(work, process.channel()))
+""")
+
+
+def test_the_guard_says_how_its_worker_ended_and_kills_what_it_left(tmp_path):
+    with Group(str(tmp_path)) as group:
+        child = group.start([PY, "-c", GUARDED], channel=True)
+        assert child.wait(Limit(120)) == 0
+        escaped = _grandchild(child)
+        assert child.pending() == [{"ready": True}, {"end": "exit", "code": 3, "left": 1}]
+        assert _wait_gone(escaped)
+
+
+def test_another_process_s_live_groups_are_never_reaped(tmp_path):
+    """Several pytest workers (xdist) each run groups: one's reap_stale() must leave the other's
+    live children alone (an earlier reaper did not)."""
+    owner = subprocess.Popen([PY, "-c", OWNER, str(tmp_path)], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        pid, folder = owner.stdout.readline().split()
+        assert process.reap_stale(str(tmp_path)) == []
+        assert not _gone(int(pid)) and Path(folder).exists()
+    finally:
+        owner.kill()
+        owner.communicate(timeout=60)
+    assert process.reap_stale(str(tmp_path)) == [folder] and _wait_gone(int(pid))

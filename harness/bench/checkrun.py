@@ -8,6 +8,9 @@ The check is a separate command (`python -m harness check --json`), run here as 
 the run's process group (harness/process.py) so its framework imports stay out of the parent,
 its output going to a file (a full pipe would stall it while the parent waits on the probe),
 and read back as JSON whatever its exit code (1 is a finding, not a failure to report).
+Two limits, each named in its error: start-up (`settings.start_limit`: the interpreter, the
+imports and the devices, until the check says "started" on its channel, once it knows what it
+can check) and work (`settings.check_timeout_s`, from then on, and never past the wall budget).
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ def start_shard(args: list[str], group: Group) -> CheckShard:
         # A compiled GPU part: its inductor compile pool gets its share of the cores beside
         # the other compiled part (TORCHINDUCTOR_COMPILE_THREADS, unless already set here).
         env.update(gpu_checks.compile_threads_env(os.cpu_count() or 1, len(CHECK_APART)))
-    child = group.start([sys.executable, "-m", "harness", "check", "--json", *args], env=env)
+    # The channel: the check says "started" on it (harness.process.progress) once it knows what
+    # it can check; from then on the work limit runs.
+    child = group.start([sys.executable, "-m", "harness", "check", "--json", *args],
+                        env=env, channel=True)
     return CheckShard(args, child, time.time())
 
 
@@ -97,8 +103,10 @@ class CheckRun:
                                             *_impl_args(specs)], self.group))
 
     def finish(self) -> None:
-        deadline = min(self.started + self.settings.check_timeout_s, self.budget.end or math.inf)
-        parts = [collect_check(shard.child, deadline - time.time()) for shard in self.shards]
+        end = self.budget.end or math.inf
+        parts = [collect_check(shard.child, self.settings.check_timeout_s,
+                               self.settings.start_limit, shard.started, end)
+                 for shard in self.shards]
         seconds = round(time.time() - self.started, 2)
         shards = [{"args": s.args, "exit_code": p.get("exit_code"),
                    "seconds": p.get("seconds"), "error": p.get("error")}
@@ -136,14 +144,30 @@ def _impl_args(specs: list[str]) -> list[str]:
     return [a for spec in specs for a in ("--impl", spec)]
 
 
-def collect_check(child: Child, timeout: float) -> dict:
+STARTUP = "start-up (interpreter, imports, devices)"
+WORK = "work (the check)"
+
+
+def collect_check(child: Child, timeout: float, start_limit: float | None = None,
+                  started: float | None = None, end: float = math.inf) -> dict:
     """The JSON report of one check process, whatever its exit code (1 is a finding), or
-    {"ok": None, "error": why} when it printed none or ran out of time."""
-    seconds = max(1.0, timeout)
+    {"ok": None, "error": why} when it printed none or ran past a limit: `start_limit` seconds
+    from `started` (time.time(); default now) until it says "started" (None: no start-up
+    phase), then `timeout` seconds of work from that moment; neither past `end` (the budget)."""
+    started = time.time() if started is None else started
     try:
-        code = child.wait(Limit(seconds, "the check"))
-    except ChildError:  # killed with whatever it started (compilers, data-parallel workers)
-        return {"ok": None, "error": f"check timed out ({seconds:.0f} s)"}
+        begun = started
+        if start_limit is not None:
+            try:
+                said = child.receive(_limit(started, start_limit, end, STARTUP))
+                begun = float(said.get("at", time.time()))
+            except ChildError as exc:
+                if exc.status == "timeout":
+                    raise
+                begun = time.time()  # it ended without a word: its output says why
+        code = child.wait(_limit(begun, timeout, end, WORK))
+    except ChildError as exc:  # killed with whatever it started (compilers, data-parallel workers)
+        return {"ok": None, "error": f"check {exc.reason}"}
     finally:
         child.close()
     try:
@@ -155,6 +179,26 @@ def collect_check(child: Child, timeout: float) -> dict:
         return report
     return {"ok": None, "exit_code": code,
             "error": f"no JSON from check: {child.stderr_tail()}"}
+
+
+def _limit(since: float, seconds: float, end: float, what: str) -> Limit:
+    """What is left of `seconds` from `since`, or of the wall budget's `end` if that comes
+    first; its error names the figure that applies ("killed after 600 s of work (the check)")."""
+    if end < since + seconds:
+        return _Named(max(0.0, end - time.time()), what,
+                      f"killed at the run's wall budget, in its {what}")
+    return _Named(max(0.0, since + seconds - time.time()), what,
+                  f"killed after {seconds:g} s of {what}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Named(Limit):
+    """A Limit part of which may have passed already: it waits what is left, names the whole."""
+
+    said: str = ""
+
+    def error(self) -> ChildError:
+        return ChildError("timeout", self.said)
 
 
 def merge_checks(parts: list[dict], seconds: float, shards: list[dict] | None = None) -> dict:

@@ -24,6 +24,7 @@ import json
 import math
 import time
 
+from harness import process
 from harness.check import api, suite, tasks
 from harness.check.table import render
 from harness.errors import UsageError
@@ -94,6 +95,7 @@ def check_registered(specs: list[str], args, losses):
     dtypes = (args.dtype,) if args.dtype else ("float64", "float32")
     devices = ("cpu", "gpu") if args.device == "all" else (args.device,)
     targets, unavailable = suite.select(specs, devices)
+    process.progress("started")  # imports and devices are up: a parent's work limit runs now
     if specs and not targets:
         raise UsageError("nothing to check: " + "; ".join(
             f"{u['impl']} {u['mode']} on {u['device']}: {u['reason']}" for u in unavailable))

@@ -68,9 +68,10 @@ def choose(wanted: str) -> tuple[str, str]:
     return wanted, ""
 
 
-def bwrap_argv(argv: list[str], run_dir: str, readable: list[str]) -> list[str]:
-    """`argv` inside bubblewrap: the system and Python read-only, `readable` read-only,
-    `run_dir` writable, a private /tmp, no network, a PID namespace that dies with us."""
+def bwrap_wrapper(run_dir: str, readable: list[str]) -> list[str]:
+    """The command line to put before a command (harness/process's `wrapper=`) to run it inside
+    bubblewrap: the system and Python read-only, `readable` read-only, `run_dir` writable, a
+    private /tmp, no network, a PID namespace that dies with us."""
     out = [bwrap_status()[1], "--unshare-all", "--die-with-parent", "--new-session",
            "--hostname", "sandbox"]
     for d in SYSTEM:
@@ -84,6 +85,5 @@ def bwrap_argv(argv: list[str], run_dir: str, readable: list[str]) -> list[str]:
     for d in sorted(python) + list(readable):
         if os.path.exists(d) and not d.startswith(SYSTEM):
             out += ["--ro-bind", d, d]
-    out += ["--bind", run_dir, run_dir, "--chdir", os.path.join(run_dir, "work"),
-            "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]
-    return out + argv
+    return out + ["--bind", run_dir, run_dir, "--chdir", os.path.join(run_dir, "work"),
+                  "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]

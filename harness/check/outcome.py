@@ -37,6 +37,7 @@ class End:
     guard: str  # "" when the guard reported; else how the guard itself ended
     timed_out: bool = False
     lingered: bool = False  # said "done", then did not exit within LINGER seconds
+    broken: str = ""  # the guard failed before any user code ran: its own words (not the user's fault)
 
 
 def outcome(files: dict, end: End, n: int, limits, why: str = "") -> Outcome:
@@ -44,6 +45,10 @@ def outcome(files: dict, end: End, n: int, limits, why: str = "") -> Outcome:
     stdout, stderr = _read_capped(files["stdout"]), _read_capped(files["stderr"])
     count = f"{len(got.results)} of {n} results"
     code = end.code
+    if end.broken:  # nothing of the user's ran: the checker's own fault, said as such
+        return Outcome({}, f"the sandbox failed before the user's code ran (not a fault of the "
+                           f"code checked): its guard process {end.guard}: {end.broken}", "",
+                       stdout, stderr, False, False, limits.isolation)
     if got.usage:
         failure = ""
     elif end.timed_out:

@@ -25,8 +25,10 @@ full pipe), stdin is empty; the messages travel on their own pipes, so a framewo
 stdout cannot corrupt them. A group records its owner and tags in a temp folder: the next
 `reap_stale()` kills what an owner that died without cleaning up (SIGKILL) left, and removes it.
 
-For a sandbox: `start(..., rlimits={resource.RLIMIT_FSIZE: (n, n)}, wrapper=["bwrap", ...])`; a
-forked child calls `tag_self(child.tag)` before running anything else (see docs/architecture.md).
+For a sandbox (harness/check/sandbox.py): `start(..., rlimits={resource.RLIMIT_AS: (n, n)},
+wrapper=["bwrap", ...])`, or `fork(fn, ...)` for a callable no fresh interpreter can import; on
+the child's side `guard(work, channel())` runs the untrusted work in a worker below a guard that
+kills what it left and says how it ended (guard.py); `wait(limit, cancel=event, until=done)`.
 """
 
 from __future__ import annotations
@@ -39,16 +41,20 @@ from harness.process.child import (  # noqa: F401  (the public face)
     channel,
     child_setup,
     pin,
+    progress,
+    set_rlimits,
     tag_self,
 )
 from harness.process.group import (  # noqa: F401
     REPO,
     THREAD_VARS,
+    Cancelled,
     Child,
     ChildError,
     Group,
     Limit,
     thread_env,
 )
+from harness.process.guard import guard  # noqa: F401
 from harness.process.reap import PREFIX, kill, reap_stale  # noqa: F401
-from harness.process.signals import Interrupted, interrupts  # noqa: F401
+from harness.process.signals import Interrupted, interrupts, sigterm_as_exit  # noqa: F401

@@ -3,6 +3,7 @@
     from harness.process import child_setup, channel
     child_setup()                 # pin to the parent's CPUs before any BLAS or framework starts
     ch = channel()                # ch.receive() -> dict | None (the parent is gone); ch.send(dict)
+    process.progress("started")   # or, where the parent may or may not listen: a no-op if not
 
 The standard library only: nothing here may start a thread pool before the pinning.
 
@@ -44,7 +45,7 @@ def tag_self(tag: str) -> None:
 
 class Channel:
     """The child's end of the message pipes: receive() a dict (None when the parent is gone),
-    send() a dict."""
+    send() a dict; close() (a forked worker that must not speak for its parent)."""
 
     def __init__(self, read_fd: int, write_fd: int):
         for fd in (read_fd, write_fd):
@@ -59,10 +60,37 @@ class Channel:
     def send(self, message: dict) -> None:
         self._out.write((json.dumps(message, default=str) + "\n").encode())
 
+    def close(self) -> None:
+        for f in (self._in, self._out):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self in _channel:
+            _channel.remove(self)
+
+
+_channel: list[Channel] = []  # this process's, once taken
+
 
 def channel() -> Channel:
-    read_fd, write_fd = map(int, os.environ[CHANNEL].split(","))
-    return Channel(read_fd, write_fd)
+    """This process's end of the message pipes (the same one on every call). The variable that
+    names them is taken out of the environment, so no process started from here believes it
+    holds them."""
+    if not _channel:
+        read_fd, write_fd = map(int, os.environ.pop(CHANNEL).split(","))
+        _channel.append(Channel(read_fd, write_fd))
+    return _channel[0]
+
+
+def progress(phase: str) -> None:
+    """Tell the parent that `phase` is over ({"progress": phase, "at": time.time()}), if it
+    started this process with a channel; nothing otherwise (the same command runs by hand). A
+    parent that gives start-up and work limits of their own waits for it (bench/checkrun.py)."""
+    if _channel or CHANNEL in os.environ:
+        import time
+
+        channel().send({"progress": phase, "at": time.time()})
 
 
 def rlimit_argv(rlimits: dict, argv: list[str]) -> list[str]:
@@ -71,14 +99,27 @@ def rlimit_argv(rlimits: dict, argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "harness.process.child", "--rlimits", spec, "--", *argv]
 
 
-def _exec_with_limits(args: list[str]) -> None:
+def set_rlimits(rlimits: dict) -> None:
+    """Apply {resource.RLIMIT_*: (soft, hard)}, each at most the hard limit already in force
+    (lowering a hard limit is for good: the code run next cannot raise it again)."""
     import resource
 
+    def at_most(value, bound):
+        infinite = resource.RLIM_INFINITY
+        return value if bound == infinite else bound if value == infinite else min(value, bound)
+
+    for which, (soft, hard) in rlimits.items():
+        hard = at_most(hard, resource.getrlimit(which)[1])
+        resource.setrlimit(which, (at_most(soft, hard), hard))
+
+
+def _exec_with_limits(args: list[str]) -> None:
     spec, argv = args[1], args[args.index("--") + 1:]
+    limits = {}
     for item in filter(None, spec.split(",")):
-        which, _, limits = item.partition("=")
-        soft, hard = (int(x) for x in limits.split(":"))
-        resource.setrlimit(int(which), (soft, hard))
+        which, _, pair = item.partition("=")
+        limits[int(which)] = tuple(int(x) for x in pair.split(":"))
+    set_rlimits(limits)
     os.execvp(argv[0], argv)
 
 

@@ -13,16 +13,22 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.process.child import CHANNEL, CPUS, TAGS, rlimit_argv
+from harness.process.forked import Forked, fork_child
 from harness.process.reap import PREFIX, _ctime, _ctime_of, _descendants, kill
 from harness.process.signals import _shielded
 
 REPO = Path(__file__).resolve().parents[2]  # the repository root: on every child's PYTHONPATH
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class Cancelled(Exception):
+    """The caller's cancel event was set while it waited: the child is gone (grade's Ctrl-C)."""
 
 
 class ChildError(RuntimeError):
@@ -93,20 +99,55 @@ class Child:
                         raise ChildError("failed", self._died())
                     self._buffer += chunk
 
+    def pending(self) -> list[dict]:
+        """The messages that have arrived, without waiting (after the child ended: all it sent).
+        A line that is no JSON object ends the list (the protocol is broken from there)."""
+        if self._from is not None and not self.closed:
+            os.set_blocking(self._from, False)
+            with contextlib.suppress(BlockingIOError, OSError):
+                while chunk := os.read(self._from, 1 << 16):
+                    self._buffer += chunk
+        out = []
+        while b"\n" in self._buffer:
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            try:
+                message = json.loads(line)
+            except ValueError:
+                message = None
+            if not isinstance(message, dict):
+                self._buffer = b""
+                break
+            out.append(message)
+        return out
+
     def ask(self, message: dict, limit: Limit) -> dict:
         self.send(message)
         return self.receive(limit)
 
-    def wait(self, limit: Limit | None = None) -> int:
-        """The exit code; ChildError (after killing it) when `limit` passes first."""
+    def wait(self, limit: Limit | None = None, *, cancel: threading.Event | None = None,
+             until: Callable[[], bool] | None = None) -> int | None:
+        """The exit code (negative: killed by that signal); ChildError (after killing it) when
+        `limit` passes first, Cancelled (after killing it) once `cancel` is set. `until`: a
+        question asked as it waits (the child said it is done?): None, the child still running,
+        as soon as it says yes. Polled fast at first, so a short child costs no idle wait."""
         deadline = None if limit is None else time.monotonic() + limit.seconds
-        while self.proc.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
+        delay, tracked = 0.002, 0.0
+        while (code := self.proc.poll()) is None:
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                self.close()
+                raise Cancelled()
+            if until is not None and until():
+                return None
+            if deadline is not None and now > deadline:
                 self.close()
                 raise limit.error()
-            self._track()
-            time.sleep(0.05)
-        return self.proc.returncode
+            if now - tracked >= 0.05:
+                self._track()
+                tracked = now
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
+        return code
 
     def poll(self) -> int | None:
         return self.proc.poll()
@@ -180,7 +221,9 @@ class Group:
     def __init__(self, root: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=root))
         self.id = self.dir.name[len(PREFIX):]
-        (self.dir / "owner").write_text(f"{os.getpid()} {_ctime_of(os.getpid())}")
+        # Written whole and renamed: reap_stale() in another process never reads half of it.
+        (self.dir / "owner.new").write_text(f"{os.getpid()} {_ctime_of(os.getpid())}")
+        os.replace(self.dir / "owner.new", self.dir / "owner")
         self.children: list[Child] = []
         self._lock = threading.Lock()  # the smoke starts children from threads
         self._count = 0
@@ -203,12 +246,8 @@ class Group:
         to files (default: in the group's folder; `merge_stderr`: one file); `channel`: a pipe
         pair for messages. `rlimits` {resource.RLIMIT_*: (soft, hard)} apply before exec (set
         by a small process that then execs the command: harness/process/child.py)."""
-        with self._lock:
-            n, self._count = self._count, self._count + 1
-            tag = f"{self.id}:{n}"
-            with open(self.dir / "tags", "a") as f:
-                f.write(tag + "\n")
-        full = {k: v for k, v in os.environ.items() if k not in unset}
+        n, tag = self._tag()
+        full = {k: v for k, v in os.environ.items() if k not in unset and k != CHANNEL}
         full.update(env or {})
         if threads is not None:
             full.update(thread_env(threads))
@@ -236,11 +275,41 @@ class Group:
                     os.close(fd)
         if merge_stderr:
             files["stderr"] = files["stdout"]
-        child = Child(proc, tag, files, pipes)
+        return self._add(Child(proc, tag, files, pipes))
+
+    def fork(self, fn: Callable[[], int], *, env: dict | None = None, channel: bool = False,
+             stdout: str | None = None, stderr: str | None = None, cwd=None,
+             rlimits: dict | None = None) -> Child:
+        """Run fn() in a child forked from this process (a function typed into a notebook, which
+        no fresh interpreter could import): the same session of its own, tag, files, channel and
+        rlimits as start() gives, `env` set and `cwd` entered before fn() runs; fn's return
+        value is the exit code, and the child never returns into the caller's code."""
+        n, tag = self._tag()
+        files = {"stdout": stdout or str(self.dir / f"{n}.out"),
+                 "stderr": stderr or str(self.dir / f"{n}.err")}
+        for path in files.values():
+            open(path, "ab").close()
+        p2c, c2p = (os.pipe(), os.pipe()) if channel else ((-1, -1), (-1, -1))
+        env = dict(env or {}, **({CHANNEL: f"{p2c[0]},{c2p[1]}"} if channel else {}))
+        pid = fork_child(fn, tag, env, files, cwd, rlimits or {}, close=(p2c[1], c2p[0]))
+        for fd in (p2c[0], c2p[1]):
+            if fd >= 0:
+                os.close(fd)
+        return self._add(Child(Forked(pid), tag, files, (p2c[1], c2p[0]) if channel else None))
+
+    def _tag(self) -> tuple[int, str]:
+        with self._lock:
+            n, self._count = self._count, self._count + 1
+            tag = f"{self.id}:{n}"
+            with open(self.dir / "tags", "a") as f:
+                f.write(tag + "\n")
+        return n, tag
+
+    def _add(self, child: Child) -> Child:
         with self._lock:
             self.children.append(child)
             with open(self.dir / "groups", "a") as f:
-                f.write(f"{proc.pid}\n")
+                f.write(f"{child.pid}\n")
         return child
 
     def kill(self, grace_s: float = 0.0) -> int:

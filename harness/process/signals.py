@@ -3,6 +3,7 @@ killed and every folder removed on the way out; a clean-up is never cut in half.
 
     with interrupts():                 # bench: Interrupted (a KeyboardInterrupt) -> exit 130
     with interrupts(redeliver=True):   # a library call: clean up, then die of the signal
+    with sigterm_as_exit():            # a command (check): SIGTERM is SystemExit(143)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 _held: list[int] = []  # clean-ups in progress (interrupts() defers its signals meanwhile)
-_pending: list[int] = []
+_pending: list[BaseException] = []  # what a deferred signal raises once they are over
 
 
 @contextlib.contextmanager
@@ -39,7 +40,7 @@ def _shielded():
         if main:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         if main and not _held and _pending:
-            raise Interrupted(_pending.pop())
+            raise _pending.pop()
 
 
 @contextlib.contextmanager
@@ -54,7 +55,7 @@ def interrupts(redeliver: bool = False):
 
     def handler(signum, frame):
         if _held:  # in the middle of a clean-up: after it
-            _pending.append(signum)
+            _pending.append(Interrupted(signum))
             return
         raise Interrupted(signum)
 
@@ -70,3 +71,27 @@ def interrupts(redeliver: bool = False):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def sigterm_as_exit():
+    """SIGTERM raises SystemExit(143) inside the block where nothing handles it yet (a command
+    such as `check`, which then exits 143 as if it had died of it, its children killed and its
+    folders removed on the way out). Outside the main thread, or with a handler already set
+    (interrupts(), a caller's own), nothing changes."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum, frame):
+        if _held:  # in the middle of a clean-up: after it
+            _pending.append(SystemExit(128 + signum))
+            return
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
