@@ -14,7 +14,7 @@ options here, before any work, so the same rule reads the same in every command.
 
 Each raises harness.errors.UsageError (one line, exit 2, no traceback) and returns the value.
 Numbers follow the contract's words (impls/contract.py's check_number): "a positive number",
-"a non-negative number", "a positive integer", and "(finite)" for NaN and infinity.
+"a positive integer"; NaN and infinity are no number of seconds.
 """
 
 from __future__ import annotations
@@ -38,9 +38,7 @@ def seconds(flag: str, value, zero: str | None = None):
         f"a non-negative number of seconds (0: {zero})"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"{flag} must be {words}, got {value!r}")
-    if not math.isfinite(value):
-        raise UsageError(f"{flag} must be {words} (finite), got {_show(value)}")
-    if value < 0 or (value == 0 and zero is None):
+    if not math.isfinite(value) or value < 0 or (value == 0 and zero is None):
         raise UsageError(f"{flag} must be {words}, got {_show(value)}")
     return value
 
@@ -62,11 +60,9 @@ def integer(flag: str, value, low: int = 1, high: int | None = None, why: str = 
 def non_negative(flag: str, value):
     """A finite number >= 0."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise UsageError(f"{flag} must be a non-negative number, got {value!r}")
-    if not math.isfinite(value):
-        raise UsageError(f"{flag} must be a non-negative number (finite), got {_show(value)}")
-    if value < 0:
-        raise UsageError(f"{flag} must be a non-negative number, got {_show(value)}")
+        raise UsageError(f"{flag} must be a finite, non-negative number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{flag} must be a finite, non-negative number, got {_show(value)}")
     return value
 
 

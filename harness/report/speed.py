@@ -27,6 +27,7 @@ from harness.report.tables import (
     md_table,
     pivot,
     size_order,
+    verdict,  # noqa: F401  (the report's rule, imported from here by harness/lessons and tests)
     with_interval,
     words,
 )
