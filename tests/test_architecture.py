@@ -23,7 +23,7 @@ from tests.helpers import ROOT
 # exactly one module.
 STAGES = {
     "impls.contract": 0,
-    "harness.errors": 1, "harness.codec": 1, "harness.process.": 1, "harness.data": 1,
+    "harness.errors": 1, "harness.options": 1, "harness.codec": 1, "harness.process.": 1, "harness.data": 1,
     "harness.config": 1,
     # the exhibit: the math of each implementation, and what they share
     "impls.base": 2, "impls.handwritten": 2, "impls.numpy_impl": 2, "impls.torch_impl": 2,

@@ -130,11 +130,11 @@ def test_resume_redoes_a_cut_short_check_and_a_torn_row(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--time-limit", "nan"], "--time-limit must be a finite number"),
-    (["--time-limit", "inf"], "--time-limit must be a finite number"),
-    (["--time-limit", "0"], "--time-limit must be a finite number"),
-    (["--wall-budget", "nan"], "--wall-budget must be a finite number"),
-    (["--wall-budget=-inf"], "--wall-budget must be a finite number"),
+    (["--time-limit", "nan"], "--time-limit must be a positive number of seconds"),
+    (["--time-limit", "inf"], "--time-limit must be a positive number of seconds"),
+    (["--time-limit", "0"], "--time-limit must be a positive number of seconds"),
+    (["--wall-budget", "nan"], "--wall-budget must be a non-negative number of seconds"),
+    (["--wall-budget=-inf"], "--wall-budget must be a non-negative number of seconds"),
     (["--impl", ""], "--impl needs at least one value"),
     (["--size", ","], "--size needs at least one value"),
 ])

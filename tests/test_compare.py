@@ -142,3 +142,48 @@ def test_bad_paths_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("error:") for line in err)
     json.loads((a.path / "meta.json").read_text())  # untouched
+
+
+# ---- what each run is, and how far apart (issues 18 and 19) --------------------------------------
+def test_a_scaling_run_is_named_as_such_with_what_the_other_is(tmp_path, capsys):
+    import shutil
+
+    from tests.helpers import ROOT
+
+    scaling = shutil.copytree(ROOT / "results" / "20261127-034346-scaling", tmp_path / "s")
+    cells = _run(tmp_path, "a", {"tiny": ("ok", [1e-4] * 10)})
+    for argv in ([str(scaling), str(cells.path)], [str(cells.path), str(scaling)]):
+        assert cli.main(["compare", *argv]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(e.startswith("error:") for e in err)
+    for line in err:
+        assert f"{scaling} is a scaling run (profile scaling)" in line
+        assert f"{cells.path} is a cells run" in line
+        assert "has no cells.csv" not in line
+
+
+@pytest.mark.parametrize("b_utc, said", [("2025-01-01T00:30:00+00:00", None),
+                                         ("2025-01-03T12:00:00+00:00", "started 2.5 days apart")])
+def test_runs_far_apart_in_time_are_said_first(tmp_path, capsys, b_utc, said):
+    cells = {"tiny": ("ok", _rounds(1e-4, 0.02))}
+    a = _run(tmp_path, "a", cells, {**META, "machine": {**META["machine"],
+                                                        "utc": "2025-01-01T00:00:00+00:00"}})
+    b = _run(tmp_path, "b", cells, {**META, "machine": {**META["machine"], "utc": b_utc}})
+    assert cli.main(["compare", str(a.path), str(b.path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    warnings = [line for line in out if line.startswith("warning: the runs differ")]
+    assert out[:len(warnings)] == warnings
+    assert (said is None and not warnings) or (len(warnings) == 1 and said in warnings[0])
+    assert cli.main(["compare", str(a.path), str(b.path), "--format", "markdown"]) == 0
+    assert (said in capsys.readouterr().out) if said else True
+
+
+def test_another_machine_and_another_profile_are_said(tmp_path, capsys):
+    cells = {"tiny": ("ok", _rounds(1e-4, 0.02))}
+    a = _run(tmp_path, "a", cells, {**META, "profile": {"name": "quick"}})
+    b = _run(tmp_path, "b", cells, {**META, "profile": {"name": "default"},
+                                    "machine": {**META["machine"], "host": "other"}})
+    assert cli.main(["compare", str(a.path), str(b.path)]) == 0
+    text = "\n".join(line for line in capsys.readouterr().out.splitlines()
+                     if line.startswith("warning:"))
+    assert "host: 'h' in A, 'other' in B" in text and "profile: 'quick' in A, 'default' in B" in text

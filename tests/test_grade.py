@@ -224,7 +224,7 @@ def test_a_second_grade_into_a_locked_folder_is_refused(small, tmp_path, capsys)
 
 @pytest.mark.parametrize("argv, words", [
     (["{nowhere}", "--out", "{out}"], "no such folder or .zip"),
-    (["{small}", "--out", "{out}", "--jobs", "0"], "--jobs must be at least 1"),
+    (["{small}", "--out", "{out}", "--jobs", "0"], "--jobs must be a positive integer"),
     (["{small}", "--out", "{out}", "--timeout", "0"], "--timeout must be a positive number"),
     (["{small}", "--out", "{out}", "--memory", "lots"], "--memory must be a size"),
     (["{small}", "--out", "{out}", "--function", "9x"], "--function must be a Python name"),

@@ -18,9 +18,9 @@ completed run, whatever its cells' statuses; 2 for bad options.
 
 from __future__ import annotations
 
-import math
 import os
 
+from harness import options as rules
 from harness import process
 from harness.bench import cells as cells_kind
 from harness.bench import profiles
@@ -92,17 +92,19 @@ def run(args) -> RunFolder:
 
 
 def _validate(args) -> None:
-    """Numbers must be finite and in range, lists non-empty: exit 2 before anything runs."""
-    for name, low, zero_ok in (("time_limit", 0.0, False), ("wall_budget", 0.0, True)):
-        value = getattr(args, name, None)
-        if value is not None and not (math.isfinite(value) and (value > low or
-                                                                (zero_ok and value == low))):
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} must be a finite number of seconds "
-                             f"{'>= 0 (0: no limit)' if zero_ok else '> 0'}, got {value}")
+    """Numbers must be finite and in range, lists non-empty, the results root a folder that is
+    no run's: exit 2 before anything runs (harness/options.py's rules)."""
+    rules.seconds("--time-limit", getattr(args, "time_limit", None))
+    rules.seconds("--wall-budget", getattr(args, "wall_budget", None), zero="no limit")
     for name in ("impl", "mode", "device", "dtype", "size"):
-        if getattr(args, name) is not None and not _list(getattr(args, name)):
-            raise UsageError(f"--{name} needs at least one value, got an empty list")
+        if getattr(args, name) is not None:
+            rules.values(f"--{name}", _list(getattr(args, name)) or [])
+    if getattr(args, "threads", None) is not None:
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        rules.integer("--threads", args.threads, high=len(usable) if usable else None,
+                      why="usable CPUs")
+    rules.out_folder("--out", getattr(args, "out", None),
+                     markers=("meta.json", "cells.csv", "scaling.csv"))
 
 
 def create(args) -> tuple[RunFolder, RunSettings, Plan]:
@@ -186,8 +188,7 @@ def _cpus(threads: int | None) -> tuple[int, tuple[int, ...] | None]:
     except AttributeError:  # no affinity control (not Linux): the thread variables alone
         return threads or os.cpu_count() or 1, None
     n = len(usable) if threads is None else threads
-    if not 1 <= n <= len(usable):
-        raise UsageError(f"--threads must be between 1 and {len(usable)} (usable CPUs), got {n}")
+    rules.integer("--threads", n, high=len(usable), why="usable CPUs")
     return n, tuple(usable[:n])
 
 

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import impls
+from harness import options
 from harness.bench import profiles
 from harness.bench.budget import Budget
 from harness.bench.rounds import Shuffled, walk
@@ -283,8 +284,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    if not (math.isfinite(args.budget) and args.budget > 0):
-        raise UsageError(f"--budget must be a finite number of seconds > 0, got {args.budget}")
+    options.seconds("--budget", args.budget)
     specs = None if not args.impl else [v.strip() for item in args.impl
                                         for v in item.split(",") if v.strip()]
     series = select(args.device, specs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+from harness import options
 from harness.bench import command as bench
 from harness.errors import UsageError
 from harness.report.compare import compare_runs
@@ -51,8 +52,11 @@ def _share(drifts: list[float], within: float) -> str:
 
 
 def main(args) -> int:
-    if args.resume:
-        raise UsageError("stability runs two new benchmarks; --resume does not apply")
+    for flag, given in (("--resume", args.resume), ("--commits", getattr(args, "commits", None))):
+        if given:
+            raise UsageError(f"stability runs two new benchmarks; {flag} does not apply")
+    options.non_negative("--min-effect", args.min_effect)
+    bench._validate(args)  # every option before run A starts
     folders = []
     for name in ("A", "B"):
         print(f"---- run {name} ----")

@@ -21,10 +21,9 @@ time limit (harness/check/api.py); its exit, crash, hang or unreadable result is
 from __future__ import annotations
 
 import json
-import math
 import time
 
-from harness import process
+from harness import options, process
 from harness.check import api, suite, tasks
 from harness.check.table import render
 from harness.errors import UsageError
@@ -60,6 +59,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    options.seconds("--timeout", args.timeout)
     if args.workers != 1:
         from harness.check import parallel
 
@@ -120,8 +120,6 @@ def check_user(specs: list[str], args, losses):
     if args.device != "cpu":
         raise UsageError("a user function is checked on the CPU; drop --device")
     timeout = api.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
     activation = args.activation or "sigmoid"
     rows = suite.fd_rows(losses, (activation,))
     try:

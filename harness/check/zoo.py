@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harness import options
 from harness.check import bugs, dp_bugs
 from harness.check.agreement import Row
 from harness.check.article import (
@@ -28,7 +29,6 @@ from harness.check.article import (
 )
 from harness.check.problems import Problem, make_problem
 from harness.check.user import check_function
-from harness.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be a positive integer, got {args.seeds}")
+    options.integer("--seeds", args.seeds)
     results = [summary(bug, run_bug(bug.function, bug.losses, args.seeds)) for bug in BUGS]
     good = run_bug(bugs.correct, ("mse", "bce"), args.seeds)
     false_alarms = [r for r in good if not r.ok]

@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from harness import options
 from harness.check import isolation, sandbox, tasks
 from harness.errors import UsageError
 from harness.grade import rubric as rubrics
@@ -65,16 +66,15 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    options.seconds("--timeout", args.timeout)
+    options.integer("--jobs", args.jobs)
+    if args.function is not None:
+        options.name("--function", args.function)
+    options.out_folder("--out", args.out, inputs=[args.submissions])
     rubric = rubrics.load(args.rubric)
     function = args.function or rubric.function
-    if not function.isidentifier():
-        raise UsageError(f"--function must be a Python name, got {function!r}")
     timeout = rubric.timeout if args.timeout is None else args.timeout
-    if not (timeout > 0 and timeout < float("inf")):
-        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
     jobs = contract.usable_cores() if args.jobs is None else args.jobs
-    if jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {jobs}")
     memory = parse_size(args.memory)
     try:
         walls, note = isolation.choose(args.isolation)

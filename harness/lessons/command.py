@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import UsageError
+from harness import options
 from harness.lessons.bug_training import bug_figure, bug_text, train_with_bugs
 from harness.lessons.cost import ROOT, cost_table
 from harness.lessons.graph import network_graph
@@ -66,10 +66,8 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    if args.steps < 1:
-        raise UsageError(f"--steps must be a positive integer, got {args.steps}")
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out} exists and is not a folder")
+    options.integer("--steps", args.steps)
+    options.out_folder("--out", args.out)
     print(cost_table())
     print(f"\n{parallel_table()}")
     print(f"\nwrote {write(args.out, args.steps)}")

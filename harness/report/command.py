@@ -20,15 +20,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import options
 from harness.errors import UsageError
-from harness.report import plots
+from harness.report import plots, state
 from harness.report.agreement import sec_gradients, sec_training
 from harness.report.costs import sec_compile, sec_peak
 from harness.report.load import load
 from harness.report.outcomes import sec_memory, sec_peer, sec_tta
 from harness.report.setup import sec_not_run, sec_setup
 from harness.report.speed import sec_speed
-from harness.store import REPORT, atomic_write, folder_kind
+from harness.store import CELLS, META, REPORT, SCALING, atomic_write
+
+RUN_FILES = (META, CELLS, SCALING)  # a folder holding one is a run's: never another's --out
 
 HOW_TO_READ = (
     "_How to read this report: a **cell** is one implementation and mode, on one device, in one"
@@ -54,8 +57,10 @@ SECTIONS = [
 
 def render(run_dir: Path, out: Path | None = None) -> Path:
     """Write report.md (atomically) and the PNGs into `out` (default: `run_dir` itself);
-    return report.md's path. The figures are named in report.md relative to it."""
-    if folder_kind(run_dir) == "scaling":  # meta.json says so: a report of its own
+    return report.md's path. The figures are named in report.md relative to it. A run a
+    bench is still writing is refused (UsageError)."""
+    state.refuse_if_written(run_dir)
+    if state.kind(run_dir) == "scaling":  # a report of its own
         from harness.report.scaling import render as render_scaling
 
         return render_scaling(run_dir, out)
@@ -63,7 +68,10 @@ def render(run_dir: Path, out: Path | None = None) -> Path:
     if out is not None:
         data.out = Path(out)
         data.out.mkdir(parents=True, exist_ok=True)
-    parts = [f"# Benchmark report: `{data.path.name}`", "", HOW_TO_READ, ""]
+    parts = [f"# Benchmark report: `{data.path.name}`", "",
+             *state.preamble(data.unfinished, data.dropped,
+                             f"python -m harness bench --resume {data.path}"),
+             HOW_TO_READ, ""]
     if data.notes:
         parts += ["> **What this report cannot show.**", *[f"> - {n}" for n in data.notes], ""]
     for title, section in SECTIONS:
@@ -89,12 +97,16 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     runs = args.run_dir
+    options.out_folder("--out", args.out, inputs=runs, markers=RUN_FILES,
+                       own=runs[0] if len(runs) == 1 else None)
     if len(runs) > 1 and args.out is None:
         raise UsageError(f"{len(runs)} run folders make one report, which needs a folder of"
                          " its own: add --out DIR")
-    if len(runs) > 1 and (scaling := [r for r in runs if folder_kind(r) == "scaling"]):
+    if len(runs) > 1 and (scaling := [r for r in runs if state.kind(r) == "scaling"]):
         raise UsageError(f"{scaling[0]} is a scaling run: it has a report of its own"
                          f" (python -m harness report {scaling[0]})")
+    for run in runs:
+        state.refuse_if_written(run)
     try:
         if len(runs) > 1:
             from harness.report.multi import render as render_runs

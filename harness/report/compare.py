@@ -16,21 +16,27 @@ and --min-effect should sit above it (the README gives this machine's figures).
 
 A cell that ran in A but failed, hung, diverged, went missing or has no samples in B
 is a regression too. Before anything else, compare says when the two runs come from
-different machines, thread budgets or library versions.
-Exit 0: no regression; 1: a cell slower, broken or lost; 2: a path is not a
-readable run folder (or holds a value no bench wrote).
+different machines, thread budgets or library versions, and when they started far apart in
+time (FAR_APART_S: the machine itself may have moved in between).
+Exit 0: no regression; 1: a cell slower, broken or lost; 2: a bad option, or a path that is
+not a readable run folder of cells (a scaling run, one a bench is still writing, one that
+holds a value no bench wrote).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from harness import options
 from harness.errors import UsageError
 from harness.measure import stats
+from harness.report import state
 from harness.report.tables import dig
-from harness.store import CellKey, RunFolder
+from harness.store import CellKey, RunFolder, read_json
+
+FAR_APART_S = 3600.0  # runs started further apart than this: said (the machine may have moved)
 
 BROKEN = ("failed", "timeout", "diverged")
 
@@ -121,6 +127,44 @@ def differences(a: RunFolder, b: RunFolder) -> list[str]:
     return said
 
 
+def _started(meta: dict) -> datetime | None:
+    """When the run started (UTC), as its meta.json says; None when it does not say."""
+    runs = meta.get("runs") if isinstance(meta.get("runs"), list) else []
+    for text in (dig(meta, "machine.utc"), runs[0].get("started_utc") if runs and isinstance(
+            runs[0], dict) else None):
+        try:
+            return datetime.fromisoformat(str(text))
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def apart(a: RunFolder, b: RunFolder) -> list[str]:
+    """What else sets the two runs apart: their profiles, and a line when they started more
+    than FAR_APART_S apart (none when a run does not say when it started)."""
+    said = []
+    pa, pb = dig(a.meta, "profile.name"), dig(b.meta, "profile.name")
+    if pa != pb:
+        said.append(f"profile: {pa!r} in A, {pb!r} in B (cells only one of them planned are"
+                    " lost or not compared)")
+    ta, tb = _started(a.meta), _started(b.meta)
+    if ta is None or tb is None or ta.tzinfo is None or tb.tzinfo is None:
+        return said
+    gap = abs((tb - ta).total_seconds())
+    if gap <= FAR_APART_S:
+        return said
+    return said + [f"started {_span(gap)} apart ({ta.isoformat()} and {tb.isoformat()}): the machine"
+            " itself (its load, its software, its clocks) may have moved in between, and that"
+            " moves every cell alike"]
+
+
 def render(changes: list[Change], min_effect: float, confidence: float) -> str:
     head = (*CellKey._fields, "A median", "B median", "B/A", "interval", "verdict")
     rows = [(*c.key, stats.fmt_seconds(c.median_a), stats.fmt_seconds(c.median_b),
@@ -195,17 +239,39 @@ def add_arguments(parser) -> None:
                         help="text (default) or markdown: a table for a pull request's comment")
 
 
+def _what(path) -> str:
+    """'a scaling run', 'a cells run (profile default)': what a run folder holds."""
+    try:
+        meta = read_json(Path(path), "meta.json")
+    except (OSError, ValueError):
+        meta = {}
+    profile = dig(meta, "profile.name") if isinstance(meta, dict) else None
+    return f"a {state.kind(path)} run" + (f" (profile {profile})" if profile else "")
+
+
+def check_kinds(path_a, path_b) -> None:
+    """Both must be cells runs: otherwise one line saying what each is (exit 2)."""
+    kinds = [state.kind(p) if Path(p).is_dir() else None for p in (path_a, path_b)]
+    if "scaling" in kinds:
+        raise UsageError(f"{path_a} is {_what(path_a)} and {path_b} is {_what(path_b)}: compare"
+                         " judges two runs of cells (profiles quick, default, full, gpu) cell by"
+                         " cell; a scaling run has a report of its own (python -m harness"
+                         " report RUN)")
+
+
 def main(args) -> int:
-    if not (math.isfinite(args.min_effect) and args.min_effect >= 0):
-        raise UsageError(f"--min-effect must be a finite number >= 0, got {args.min_effect}")
-    if not (math.isfinite(args.confidence) and 0 < args.confidence < 1):
-        raise UsageError(f"--confidence must be between 0 and 1, got {args.confidence}")
+    options.non_negative("--min-effect", args.min_effect)
+    options.probability("--confidence", args.confidence)
+    check_kinds(args.run_a, args.run_b)
+    for path in (args.run_a, args.run_b):
+        if Path(path).is_dir():
+            state.refuse_if_written(path)
     try:
         a, b = RunFolder.open(Path(args.run_a)), RunFolder.open(Path(args.run_b))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     markdown = getattr(args, "format", "text") == "markdown"
-    said = differences(a, b)
+    said = differences(a, b) + apart(a, b)
     for line in [] if markdown else said:
         print(f"warning: the runs differ: {line}")
     if not b.cells:

@@ -8,7 +8,8 @@ taken round by round (harness/measure/stats.py: paired_ratios, median_interval).
 crossing is *clear* when series a was clearly slower than b at the size before (the
 whole interval of t_a / t_b above 1) and is clearly faster at the crossing size (the
 whole interval below 1); otherwise a rerun could put the crossing elsewhere, and the
-table says so.
+table says so. Neither is a crossing clear from too few rounds for a 90% interval
+(harness/report/coverage.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.measure import stats
+from harness.report.coverage import judged
 from harness.report.tables import size_order
 
 COLUMNS = ["faster", "than", "from_size", "before", "at", "upward", "clear"]
@@ -56,6 +58,7 @@ def crossovers(ok: pd.DataFrame, rounds: pd.DataFrame | None = None) -> pd.DataF
                         before = pair_ratio(rounds, a, b, both.index[i - 1])
                         at = pair_ratio(rounds, a, b, both.index[i])
                         clear = (before is not None and at is not None
+                                 and judged(before.n) and judged(at.n)
                                  and before.low > 1 and at.high < 1)
                         found.append({"faster": a, "than": b, "from_size": both.index[i],
                                       "before": fmt_ratio(before), "at": fmt_ratio(at),

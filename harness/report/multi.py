@@ -183,7 +183,9 @@ def render(run_dirs: list[Path], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"# Benchmark report: {len(runs)} runs", "", HOW_TO_READ, "", "## Runs", ""]
     for r, n in zip(runs, names, strict=True):
-        parts += [f"- **{n}**: `{r.path}`", *[f"  - {note}" for note in r.notes]]
+        parts += [f"- **{n}**: `{r.path}`", *[f"  - {note}" for note in r.notes],
+                  *[f"  - incomplete: {line}" for line in r.unfinished],
+                  *[f"  - left out, unreadable: {d}" for d in r.dropped]]
     parts += ["", "## Machines and settings", "", md_table(facts(runs, names), 80), ""]
     frames = [_ok(r, n) for r, n in zip(runs, names, strict=True)]
     missing = [n for f, n in zip(frames, names, strict=True) if f.empty]

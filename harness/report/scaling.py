@@ -6,7 +6,11 @@
 `python -m harness report RUN_DIR` comes here when the folder's meta.json says its kind is
 "scaling". It reads
 meta.json and scaling.csv only (harness/store.py), never re-runs anything, and a missing or
-broken file shortens the report with a sentence instead of stopping it.
+broken file shortens the report with a sentence instead of stopping it. A row that is not
+whole and typed is left out and named, a run that did not finish says what it lacks in the
+first lines (harness/report/state.py), each interval is labelled with what its rounds cover
+(harness/report/coverage.py), and an efficiency above 100% is flagged with what the run's
+phases say about it (harness/report/superlinear.py).
 """
 
 from __future__ import annotations
@@ -16,37 +20,47 @@ from pathlib import Path
 import pandas as pd
 
 from harness.measure.stats import fmt_seconds
-from harness.report import plots
+from harness.report import coverage, plots, state
 from harness.report.load import RunData
+from harness.report.meta import clean
 from harness.report.setup import setup_facts
-from harness.report.tables import dig, md_table, verdict, with_interval
-from harness.store import META, REPORT, SCALING, atomic_write, read_frame, read_json
+from harness.report.superlinear import flagged
+from harness.report.tables import dig, md_table, with_interval
+from harness.store import META, REPORT, SCALING, ScalingRow, atomic_write, read_json
 
 HOW_TO_READ = (
     "_How to read this report: each **configuration** is one data-parallel engine at W workers"
     " (one thread each, each worker pinned to a core of its own), timed on full-batch training"
     " steps. Every round launches every configuration once, in a random order; a"
-    " configuration's step time is the median over rounds with a 95% interval, and its"
+    " configuration's step time is the median over rounds with a distribution-free interval"
+    " (what it covers depends on the rounds it rests on: `covers`), and its"
     " **speed-up** is t(W = 1) / t(W), paired by round (both ran in the same round), with its"
-    " interval. **Efficiency** is the speed-up divided by W (1 = ideal). The all-reduce is timed"
+    " interval; no verdict is drawn from an interval covering under 90%. **Efficiency** is the"
+    " speed-up divided by W (1 = ideal). The all-reduce is timed"
     " apart in profiled blocks (how, per engine, below); its **share** is of the profiled"
     " step. Raw numbers: `scaling.csv`, `scaling_samples.csv` (one row per timed block)._")
 
 
 def render(run_dir: Path, out: Path | None = None) -> Path:
     run_dir = Path(run_dir)
+    state.refuse_if_written(run_dir)
     out = Path(out) if out is not None else run_dir
     out.mkdir(parents=True, exist_ok=True)
-    notes = []
+    notes, dropped = [], []
     try:
-        meta = read_json(run_dir, META)
+        meta, said = clean(read_json(run_dir, META))
+        notes += said
     except (OSError, ValueError) as exc:
         meta, _ = {}, notes.append(f"`{META}` could not be read ({type(exc).__name__}).")
     try:
-        rows = read_frame(run_dir, SCALING)
-    except (OSError, ValueError) as exc:
-        rows, _ = None, notes.append(f"`{SCALING}` could not be read ({type(exc).__name__}: {exc}).")
-    parts = [f"# Scaling report: `{run_dir.name}`", "", HOW_TO_READ, ""]
+        good, dropped, columns = state.readable(run_dir, SCALING, ScalingRow)
+        rows = state.frame(good, columns)
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        good, rows = [], None
+        notes.append(f"`{SCALING}` could not be read ({type(exc).__name__}: {exc}).")
+    lacks = state.lacking(meta, "scaling", good)
+    parts = [f"# Scaling report: `{run_dir.name}`", "", *state.preamble(lacks, dropped),
+             HOW_TO_READ, ""]
     if notes:
         parts += ["> **What this report cannot show.**", *[f"> - {n}" for n in notes], ""]
     for title, section in (("Setup", _setup), ("Speed-up against workers", _speedup),
@@ -54,7 +68,8 @@ def render(run_dir: Path, out: Path | None = None) -> Path:
                            ("Configurations that did not run", _not_run)):
         parts += [f"## {title}", ""]
         try:
-            parts += [section(meta, rows, out), ""]
+            parts += [section(meta, rows, out) if section is not _not_run
+                      else _not_run(meta, rows, out, lacks), ""]
         except Exception as exc:  # noqa: BLE001  one bad section must not lose the others
             parts += [f"_This section could not be rendered from this run: "
                       f"{type(exc).__name__}: {exc}_", ""]
@@ -85,7 +100,8 @@ def _first(meta: dict, *paths: str):
 
 def _setup(meta: dict, rows, out: Path) -> str:
     facts = setup_facts(RunData(Path("."), meta, None, None, None))
-    lines = [md_table(facts) if len(facts) else "_No metadata: `meta.json` is missing._"]
+    lines = [md_table(facts) if len(facts) else
+             "_No metadata: `meta.json` is missing, unreadable or not an object._"]
     lines.append(
         f"Each launch: {_first(meta, 'profile.warmup_steps', 'settings.policy.warmup_steps')}"
         " warm-up steps, then"
@@ -117,27 +133,35 @@ def _speedup(meta: dict, rows, out: Path) -> str:
     for size, g in ok.groupby("size", sort=False):
         table = pd.DataFrame({
             "engine": g["engine"], "W": g["workers"],
-            "step time [95% interval]": [with_interval(r.step_median_s, r.step_low_s, r.step_high_s,
-                                                   fmt_seconds) for r in g.itertuples()],
-            "speed-up [95% interval]": [with_interval(r.speedup, r.speedup_low, r.speedup_high,
-                                                  _ratio)
-                                        if pd.notna(r.speedup) else "(baseline)"
-                                        for r in g.itertuples()],
-            "efficiency": [f"{x:.0%}" if pd.notna(x) else "-" for x in g["efficiency"]],
-            "rounds": g["rounds"]})
+            "step time [interval]": [with_interval(r.step_median_s, r.step_low_s, r.step_high_s,
+                                               fmt_seconds) for r in g.itertuples()],
+            "speed-up [interval]": [with_interval(r.speedup, r.speedup_low, r.speedup_high,
+                                              _ratio)
+                                    if pd.notna(r.speedup) else "(baseline)"
+                                    for r in g.itertuples()],
+            "efficiency": [f"{x:.0%}" + (" (!)" if x > 1 else "") if pd.notna(x) else "-"
+                           for x in g["efficiency"]],
+            "rounds": g["rounds"],
+            "covers": [coverage.label(n) for n in g["rounds"]]})
         first = g.iloc[0]
         parts += [f"**{size}** ({int(first['n_samples'])} x {int(first['n_features'])} ->"
                   f" {int(first['n_hidden'])} -> 1, full batch; {int(first['block_steps'])}"
                   " steps a block)", md_table(table), _verdicts(g)]
+    if over := flagged(ok):
+        parts.append(over)
     parts.append(f"![speed-up against workers]({figure})")
     return "\n\n".join(parts)
 
 
 def _verdicts(g: pd.DataFrame) -> str:
-    """One sentence per W > 1 configuration: faster, slower, or no clear difference."""
-    said = []
+    """One sentence per W > 1 configuration: faster, slower, or no clear difference; none from
+    an interval of too few rounds (those are named together)."""
+    said, unjudged = [], []
     for r in g[g["speedup"].notna()].itertuples():
-        v = verdict(r.speedup_low, r.speedup_high)
+        v = coverage.judge(r.speedup_low, r.speedup_high, r.rounds)
+        if v == coverage.TOO_FEW:
+            unjudged.append(r)
+            continue
         if v == "faster":
             v += f" at W = {r.workers}: {_ratio(r.speedup)} of an ideal {r.workers}"
         elif v == "slower":
@@ -145,6 +169,12 @@ def _verdicts(g: pd.DataFrame) -> str:
         else:
             v += f" at W = {r.workers} (the interval holds 1)"
         said.append(f"{r.engine} is {v}.")
+    if unjudged:
+        rounds = sorted({int(r.rounds) for r in unjudged if pd.notna(r.rounds)})
+        covers = coverage.said(rounds)[3:].replace("interval", "intervals", 1)
+        said.append(f"Not judged, from too few rounds ({covers}; a verdict needs"
+                    f" {coverage.fewest()} rounds, 90%): "
+                    + ", ".join(f"{r.engine} at W = {r.workers}" for r in unjudged) + ".")
     return " ".join(said)
 
 
@@ -165,13 +195,14 @@ def _phases(meta: dict, rows, out: Path) -> str:
         " the whole step).", md_table(table), "How each engine's phases were timed:", how])
 
 
-def _not_run(meta: dict, rows, out: Path) -> str:
+def _not_run(meta: dict, rows, out: Path, lacks: list[str] = ()) -> str:
     if rows is None or "status" not in rows:
         return "_Not shown: no readable `scaling.csv`._"
     bad = rows[rows["status"] != "ok"]
+    missing = [line for line in lacks if "have no row" in line]
     if bad.empty:
-        return "Every planned configuration ran."
-    return md_table(pd.DataFrame({
+        return " ".join(missing) or "Every planned configuration ran."
+    return " ".join(missing) + ("\n\n" if missing else "") + md_table(pd.DataFrame({
         "engine": bad["impl"] + "/" + bad["mode"] + " (" + bad["launch"] + ")",
         "device": bad["device"], "size": bad["size"], "W": bad["workers"],
         "status": bad["status"], "why": bad["reason"].fillna("")}))
@@ -202,7 +233,8 @@ def _figure(ok: pd.DataFrame, out: Path) -> str:
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.suptitle("Data-parallel speed-up against workers (error bars: 95% interval)")
+    fig.suptitle("Data-parallel speed-up against workers (error bars: the interval over"
+                 f" rounds, {coverage.said(ok['rounds'])[len('an interval '):]})")
     return plots.save(fig, out, "scaling.png")
 
 

@@ -144,11 +144,13 @@ def sec_setup(run: RunData) -> str:
 
 
 def sec_not_run(run: RunData) -> str:
-    parts = []
+    parts = [line for line in run.unfinished if "have no row" in line]
     if run.cells is not None:
         bad = run.cells[run.cells["status"] != "ok"]
-        if bad.empty:
+        if bad.empty and not parts:
             parts.append(f"All {len(run.cells)} cells ran.")
+        elif bad.empty:
+            parts.append(f"The {len(run.cells)} cells this run holds all ran.")
         else:
             counts = ", ".join(f"{n} {s}" for s, n in bad["status"].value_counts().items())
             parts += [f"{len(bad)} of {len(run.cells)} cells did not produce a time ({counts}); "

@@ -4,8 +4,10 @@ NumPy unless its profile names another series; meta.json's settings), crossovers
     from harness.report.speed import sec_speed
 
 Every figure here carries its interval (harness/bench/rows.py computes them from the
-rounds): a step time's 95% interval over rounds, a speed-up's over the paired rounds.
-A speed-up whose interval holds 1 is "no clear difference", never a win or a loss.
+rounds): a step time's interval over rounds, a speed-up's over the paired rounds, each
+labelled with what it covers for its number of rounds (harness/report/coverage.py).
+A speed-up whose interval holds 1 is "no clear difference", never a win or a loss; one from
+too few rounds for a 90% interval carries no verdict at all.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 import pandas as pd
 
 from harness.measure.stats import fmt_seconds as fmt_s
-from harness.report import plots
+from harness.report import coverage, plots
 from harness.report.crossovers import crossovers, device_crossover, fmt_ratio, pair_ratio
 from harness.report.load import RunData
 from harness.report.tables import (
@@ -25,10 +27,12 @@ from harness.report.tables import (
     md_table,
     pivot,
     size_order,
-    verdict,
+    verdict,  # noqa: F401  (the report's rule, imported from here by harness/lessons and tests)
     with_interval,
     words,
 )
+
+NOT_JUDGED = "not judged (too few rounds)"
 
 
 def _versus_baseline(ratios: pd.DataFrame, base, name: str) -> str:
@@ -39,7 +43,8 @@ def _versus_baseline(ratios: pd.DataFrame, base, name: str) -> str:
         g = g.set_index("size").reindex([s for s in sizes if s in set(g["size"])])
         by = {}
         for size, row in g.iterrows():
-            by.setdefault(verdict(row["speedup_low"], row["speedup_high"]), []).append(size)
+            kind = coverage.judge(row["speedup_low"], row["speedup_high"], row.get("rounds"))
+            by.setdefault(NOT_JUDGED if kind == coverage.TOO_FEW else kind, []).append(size)
         said_kinds = {k if k != "no clear difference" else "not clearly faster or slower": v
                       for k, v in by.items()}
         if len(said_kinds) == 1:
@@ -64,7 +69,11 @@ def _fastest(at: pd.DataFrame, rounds) -> str:
             text += f"; next, {second['label']}"
         else:
             text += f"; next, {second['label']} takes {fmt_ratio(ratio)} as long"
-            if ratio.low <= 1:
+            if not coverage.judged(ratio.n):
+                text += (f", from {ratio.n} paired round{'s' if ratio.n != 1 else ''} (an"
+                         f" interval covering {coverage.label(ratio.n)}): too few to say which"
+                         " is faster")
+            elif ratio.low <= 1:
                 text += ", no clear difference: a rerun could swap them"
     return text
 
@@ -77,10 +86,12 @@ def sec_speed(run: RunData) -> str:
                              zip(ok["step_median_s"], ok["step_low_s"], ok["step_high_s"],
                                  strict=True)])
     sizes = size_order(ok)
-    rounds = int(ok["rounds"].min()) if "rounds" in ok and ok["rounds"].notna().any() else None
-    text = (f"Steady step time per series: the median over {rounds or 'its'} rounds, and its 95%"
-            " interval in brackets (each round times every cell of a size once, in a new"
-            " random order, after the same warm-up). At the smallest size"
+    counts = ok["rounds"] if "rounds" in ok else pd.Series(dtype=float)
+    rounds = sorted({int(n) for n in counts.dropna()})
+    text = (f"Steady step time per series: the median over"
+            f" {' or '.join(map(str, rounds)) or 'its'} rounds, and in brackets"
+            f" {coverage.said(rounds)} (distribution-free; each round times every cell of a"
+            " size once, in a new random order, after the same warm-up). At the smallest size"
             f" ({sizes[0]}) the fastest is {_fastest(ok[ok['size'] == sizes[0]], run.rounds)});"
             f" at the largest ({sizes[-1]}) it is {_fastest(ok[ok['size'] == sizes[-1]], run.rounds)}).")
     gpu_from = None
@@ -108,15 +119,21 @@ def sec_speed(run: RunData) -> str:
                       " speed-up baseline._"]
     else:
         mine = is_baseline(ratios, base)
+        n = ratios["rounds"] if "rounds" in ratios else pd.Series(None, index=ratios.index)
+        marks = {"no clear difference": " ≈", coverage.TOO_FEW: " ?"}
         ratios = ratios.assign(shown=[
             with_interval(x, lo, hi, lambda v: f"{v:.3g}x")
-            + ("" if verdict(lo, hi) != "no clear difference" or own else " ≈")
-            for x, lo, hi, own in zip(ratios["speedup"], ratios["speedup_low"],
-                                      ratios["speedup_high"], mine, strict=True)])
+            + ("" if own else marks.get(coverage.judge(lo, hi, k), ""))
+            for x, lo, hi, own, k in zip(ratios["speedup"], ratios["speedup_low"],
+                                         ratios["speedup_high"], mine, n, strict=True)])
         others = ratios[~mine]
         said = (f"Speed-up over {name} (above 1 = faster): in every round, {whose}"
-                " step time divided by the series', then the median over rounds, with its 95%"
-                " interval. `≈` marks an interval that holds 1: no clear difference.")
+                " step time divided by the series', then the median over rounds, with"
+                f" {coverage.said(n)}. `≈` marks an interval that holds 1: no clear"
+                " difference.")
+        if (unjudged := sorted({int(k) for k in n.dropna() if not coverage.judged(k)})):
+            said += (f" `?` marks an interval from {' or '.join(map(str, unjudged))} rounds,"
+                     f" too few for a verdict (one needs {coverage.fewest()} rounds: 90%).")
         if len(others):
             top = others.loc[others["speedup"].idxmax()]
             said += (f" The largest is {top['speedup']:.3g}x [{top['speedup_low']:.3g},"
@@ -136,8 +153,9 @@ def sec_speed(run: RunData) -> str:
         parts += ["", "Where the order changes as the size grows: each row's series was slower"
                       " than the one it overtakes at the size before and is faster at `at size`"
                       " (by median). The time ratios are the series' step time over the other's,"
-                      " paired by round, with 95% intervals (above 1: slower). `clear`: both"
-                      " intervals exclude 1; otherwise a rerun could put the crossing elsewhere."
+                      " paired by round, with their intervals (above 1: slower). `clear`: both"
+                      " intervals exclude 1, each from enough rounds for a verdict; otherwise a"
+                      " rerun could put the crossing elsewhere."
                       " `stays ahead`: still faster at every larger size measured.", "",
                   md_table(shown, 25)]
     return "\n".join(parts)

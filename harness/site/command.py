@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness import options
 from harness.errors import UsageError
 from harness.site import charts, index, paths, run_page, series_page
 from harness.site.history import collect
@@ -56,8 +57,7 @@ def main(args) -> int:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
+    options.out_folder("--out", out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise UsageError(f"--out {out} is a folder that holds other files (not a site this"
                          " command built): choose a new or empty folder")

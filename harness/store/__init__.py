@@ -102,6 +102,22 @@ class FolderLocked(ValueError):
     """Another process holds this run folder's lock (RunFolder.lock)."""
 
 
+def writer(path) -> str | None:
+    """The pid of the bench writing run folder `path` now (it holds the folder's lock), or None.
+    A lock file left by a bench killed with SIGKILL is held by no one: None."""
+    try:
+        f = open(Path(path) / ".lock")
+    except OSError:
+        return None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f.read().strip() or "?"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None
+
+
 def new_folder(root: Path, profile: str, now=None) -> Path:
     """Create results/<UTC yyyymmdd-hhmmss>-<profile>[-n], never reusing an existing name."""
     root = Path(root)
