@@ -15,14 +15,15 @@ disk complete or not at all, so Ctrl-C or a spent wall budget keeps finished siz
 
 from __future__ import annotations
 
-import random
 import time
 
 from harness.bench.budget import NO_BUDGET, Budget
 from harness.bench.checkrun import CheckRun
 from harness.bench.progress import Progress
-from harness.bench.rounds import Shuffled, round_values, walk
-from harness.bench.rows import cell_row, peak_summary, speedups
+from harness.bench.blocks import BlockLog
+from harness.bench.engine import Walked, time_rounds
+from harness.bench.rounds import round_values
+from harness.bench.rows import base_of, cell_row, peak_summary, speedups
 from harness.measure import machine
 from harness.measure.launch import cell_env
 from harness.measure.pool import NotReady, Worker, run_once
@@ -94,10 +95,12 @@ class Cells:
         self.group = group or Group()  # every child's process group and compile cache
         self.peaks: dict[str, Worker] = {}  # device -> the matmul-peak worker, alive all run
         self.peak_records: dict[str, list] = {}
+        self.blocks = BlockLog(folder)  # blocks.csv: every block, its canary, kept or not
 
     def env(self, device: str | None, memory: bool = False) -> dict:
         """A cell's environment, with a fresh compile cache: its first call is cold."""
-        return cell_env(self.settings.threads, str(self.group.folder()), device, memory)
+        return cell_env(self.settings.threads, str(self.group.folder()), device, memory,
+                        self.settings.policy.idle_threads)
 
     def probe(self, series) -> dict[str, list]:
         """available() of every series, in one process: {"impl/mode/device": [ok, reason]}."""
@@ -161,16 +164,17 @@ class Cells:
             peaks = {Key.peak(d): w for d in sorted(devices) if (w := self._peak(d)) is not None}
             policy = self.settings.policy
             progress.start(f"{len(workers)} cells of size {group[0].size.name}: "
-                           f"{policy.rounds} rounds")
-            schedule = Shuffled(policy.rounds, random.Random(_seed(group)),
-                                policy.samples_per_block)
-            records, failed, done = walk({**workers, **peaks}, schedule, self.budget, limit)
+                           f"{policy.rounds}-{policy.at_most} rounds")
+            walked = time_rounds({**workers, **peaks}, self._groups(workers), policy,
+                                 self.budget, limit, _seed(group), extras=tuple(peaks),
+                                 base_of=base_of(self.settings.baseline))
+            done = walked.rounds
             # Cut short by the wall budget: keep the size if it has the rounds a 95% interval
             # needs (6), else leave it to --resume.
             if done < min(MIN_ROUNDS, policy.rounds) and not self.budget.can_start():
                 return False
             progress.done(f"{done} rounds", None)
-            for key, exc in failed.items():
+            for key, exc in walked.failed.items():
                 if key.is_peak:
                     self.peaks.pop(key.device).close()
                 else:
@@ -178,13 +182,22 @@ class Cells:
                     worker.close()
                     outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
             self._stop(workers, outcomes)
-            self._rows(group, records, peaks, outcomes)
+            self._rows(group, walked, peaks, outcomes)
         finally:
             for worker in workers.values():
                 worker.close()
         self.folder.flush()
         self.folder.save_meta()
         return True
+
+    def _groups(self, workers: dict) -> dict:
+        """{the baseline's key: the keys timed next to it} of one size's workers."""
+        base, groups = base_of(self.settings.baseline), {}
+        for key in workers:
+            members = groups.setdefault(base(key), [])
+            if base(key) != key:
+                members.append(key)
+        return groups
 
     def _stop(self, workers: dict, outcomes: dict) -> None:
         for key, worker in workers.items():
@@ -197,21 +210,27 @@ class Cells:
                 self.folder.meta["impl_info"][str(worker.job.cell.series)] = \
                     outcomes[key].final.info
 
-    def _rows(self, group: list[Cell], records: list, peaks: dict, outcomes: dict) -> None:
-        values = round_values(records)
-        for rec in records:
+    def _rows(self, group: list[Cell], walked: Walked, peaks: dict, outcomes: dict) -> None:
+        kept = walked.kept
+        values = round_values(kept)
+        for rec in kept:
             if rec.key.is_peak:
                 self.peak_records.setdefault(rec.key.device, []).append(rec)
         peak_gflops = {key.device: {r: w.ready.flops_per_step / t / 1e9
                                     for r, t in values.get(key, {}).items()}
                        for key, w in peaks.items()}
-        ratios = speedups(group, values, self.settings.baseline)
+        ratios = speedups(group, walked.records, self.settings.baseline, walked.flags)
         for cell in group:
             key = Key.of(cell)
-            mine = [r for r in records if r.key == key]
+            mine = [r for r in kept if r.key == key]
             row = cell_row(cell, self.settings, outcomes[key], values.get(key, {}),
                            peak_gflops.get(cell.device), ratios.get(key), mine)
             self.folder.add_cell(row, mine)
+        size = group[0].size.name
+        target = self.settings.policy.target
+        self.folder.meta.setdefault("weather", {})[size] = {
+            **walked.weather, "below_target": [label(k) for k in walked.below_target(target)]}
+        self.blocks.add(walked, size)
 
     def _peak(self, device: str) -> Worker | None:
         """The device's matmul-peak worker, started once and timed in every round."""
@@ -260,9 +279,14 @@ def probe(series, settings: RunSettings, group: Group, seconds: float) -> dict[s
     if not series:
         return {}
     # memory=True: no JAX GPU preallocation, since the check may run beside the probe.
-    env = cell_env(settings.threads, str(group.folder()), None, memory=True)
+    env = cell_env(settings.threads, str(group.folder()), None, memory=True,
+                   idle=settings.policy.idle_threads)
     return run_once(Job("probe", settings, series=tuple(series)), group, env,
                     seconds).get("available", {})
+
+
+def label(key: Key) -> str:
+    return f"{key.impl}/{key.mode} {key.device} {key.dtype} {key.size}"
 
 
 def _by_size(cells: list[Cell]) -> list[list[Cell]]:

@@ -119,9 +119,11 @@ def create(args) -> tuple[RunFolder, RunSettings, Plan]:
                                  time_limit_s=args.time_limit or profile.time_limit_s,
                                  start_limit_s=args.time_limit or profile.start_limit_s)
     budget = {"threads": threads, "cpus": cpus,
-              "env": cell_env(threads, "<fresh dir per cell>", "cpu")}
+              "env": cell_env(threads, "<fresh dir per cell>", "cpu",
+                              idle=settings.policy.idle_threads)}
     if "gpu" in the_plan.devices():
-        budget["env_gpu"] = cell_env(threads, "<fresh dir per cell>", "gpu")
+        budget["env_gpu"] = cell_env(threads, "<fresh dir per cell>", "gpu",
+                                     idle=settings.policy.idle_threads)
     meta = {"kind": "cells", "profile": to_dict(profile), "options": options(args),
             "settings": to_dict(settings), "plan": to_dict(the_plan), "thread_budget": budget,
             "machine": machine.collect(str(REPO)), "peak": {}, "impl_info": {}, "runs": []}

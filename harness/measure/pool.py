@@ -1,7 +1,8 @@
 """The parent's handle on a benchmark process (harness/measure/worker.py), typed both ways.
 
     w = Worker.start(job, group, env)           # set up, first call, warm-up: w.ready (Ready)
-    w.block(3)                                  # (Sample, Sample, Sample) or ChildError
+    w.block(3)                                  # Timed((Sample, Sample, Sample), canary) or ChildError
+    w.wait_quiet()                              # until its threads stop using a CPU
     w.stop()                                    # Final(status, final_loss, info)
     result = run_once(job, group, env)          # a one-shot job's reply (probe, tta, grads)
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 import sys
 
 from harness import process
+from harness.measure import quiet
 from harness.codec import from_dict, to_dict
-from harness.measure.records import Final, Ready, Sample
+from harness.measure.records import Final, Ready, Sample, Timed
 from harness.measure.spec import Job
 from harness.process import ChildError, Group, Limit
 
@@ -72,17 +74,20 @@ class Worker:
                            from_dict(Ready, facts))
         return cls(child, job, from_dict(Ready, reply))
 
-    def block(self, samples: int, seconds: float | None = None) -> tuple[Sample, ...]:
-        """Time `samples` samples (each steps_per_sample steps and one sync)."""
+    def block(self, samples: int, seconds: float | None = None, canary: bool = True) -> Timed:
+        """Time `samples` samples (each steps_per_sample steps and one sync), and the canary
+        just before and after them (harness/measure/canary.py)."""
         limit = self.work if seconds is None else Limit(seconds, WORK)
-        reply = self.child.ask({"op": "block", "samples": samples}, limit)
+        reply = self.child.ask({"op": "block", "samples": samples, "canary": canary}, limit)
         if "samples" not in reply:
             self.close()
             raise ChildError("failed", reply.get("reason", f"unexpected reply {reply}"))
-        return tuple(Sample(float(x)) for x in reply["samples"])
+        return Timed(tuple(Sample(float(x)) for x in reply["samples"]),
+                     tuple(float(x) for x in reply.get("canary") or () if x is not None))
 
     def wait_quiet(self) -> float:
-        return self.child.wait_quiet()
+        """Wait until the worker's threads stop using a CPU (harness/measure/quiet.py)."""
+        return quiet.wait(self.child)
 
     def stop(self, seconds: float | None = None) -> Final:
         """The final loss and the implementation's info; the process then exits."""

@@ -9,14 +9,18 @@ Messages (harness/process.py's channel: one JSON object a line, on pipes of thei
     one-shot jobs (probe, tta, grads):
     worker -> {"status": ..., ...}          the result (harness/measure/cell.py), then exit
     served jobs (time: a cell, peak: a device's matmul peak):
-    worker -> {"status": "ready", ...}      harness.measure.records.Ready's fields
-    parent -> {"op": "block", "samples": S}
-    worker -> {"samples": [seconds per step, S of them]}
+    worker -> {"status": "ready", "protocol": PROTOCOL, ...}   harness.measure.records.Ready
+    parent -> {"op": "block", "samples": S, "canary": true}
+    worker -> {"samples": [seconds per step, S of them], "canary": [before, after]}
     parent -> {"op": "stop"}
     worker -> {"status": "ok" | "diverged", "final_loss": ..., "info": {...}}   (Final)
 A failure replies {"status": "failed" | "unavailable", "reason": ...} and exits. The worker
 waits for its next message in a blocking read: an idle worker uses no CPU itself (what its
-thread pools do after a block is measured by the parent: process.Child.wait_quiet).
+thread pools do after a block is measured by the parent: harness/measure/pool.py).
+
+The canary (harness/measure/canary.py) is timed just before and just after each block when the
+parent asks for it. PROTOCOL names these messages: `bench --against REV` runs REV's workers
+beside this tree's, and refuses a REV whose workers speak another protocol (an older commit).
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ import sys
 import time
 
 from harness import process  # the standard library only: nothing here may start a BLAS yet
+
+# The messages above, version 2: the canary beside every block, the protocol in the ready
+# reply (version 1, never named: the rounds of issue 17). Change it with the messages.
+PROTOCOL = 2
+CANARY_S = 0.0005  # one canary reading lasts about this
 
 
 def _cell_stepper(job, out: dict):
@@ -71,6 +80,7 @@ def _cell_stepper(job, out: dict):
 
 
 def serve(job, channel) -> None:
+    from harness.measure.canary import Canary
     from harness.measure.peak import peak_stepper
     from harness.measure.timing import Timer
 
@@ -85,10 +95,16 @@ def serve(job, channel) -> None:
     out["warmup_steps"] = timer.warmup(policy.warmup_steps, max_s=policy.warmup_max_s)
     out.update(memory_peak())
     k, _ = timer.calibrate(policy.target_sample_s(timer.resolution))
-    channel.send({**out, "status": "ready", "steps_per_sample": k})
+    canary = Canary()
+    out["canary_s"] = canary.calibrate(CANARY_S)
+    channel.send({**out, "status": "ready", "steps_per_sample": k, "protocol": PROTOCOL})
     while (command := channel.receive()) is not None:
         if command["op"] == "block":
-            channel.send({"samples": [timer.block(k) / k for _ in range(int(command["samples"]))]})
+            watch = bool(command.get("canary"))
+            before = canary.time() if watch else None
+            samples = [timer.block(k) / k for _ in range(int(command["samples"]))]
+            after = canary.time() if watch else None
+            channel.send({"samples": samples, "canary": [before, after] if watch else []})
         elif command["op"] == "stop":
             loss = value(timer.last)
             status = "ok" if math.isfinite(loss) else "diverged"
