@@ -57,9 +57,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", action="store_true", help="render report.md at the end")
     parser.add_argument("--commits", metavar="A..B", help="run the profile at each commit of the"
                         " range, each in a git worktree (harness/bench/commits.py)")
+    parser.add_argument("--against", metavar="REV", help="time the working tree and REV side by"
+                        " side, series by series in adjacent blocks, and judge each as compare"
+                        " does: exit 1 when one is slower (harness/bench/duet.py)")
 
 
 def main(args) -> int:
+    if getattr(args, "against", None) is not None:  # a duet: harness/bench/duet.py
+        from harness.bench.duet import main as duet
+
+        return duet(args)
     if getattr(args, "commits", None):  # history over commits: harness/bench/commits.py
         _validate(args)
         from harness.bench.commits import run_commits

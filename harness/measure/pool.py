@@ -41,9 +41,11 @@ class NotReady(ChildError):
         self.ready = ready or Ready()
 
 
-def _start(job: Job, group: Group, env: dict) -> process.Child:
+def _start(job: Job, group: Group, env: dict, cwd=None) -> process.Child:
+    """`cwd`: the tree whose worker runs (default: this one). `python -m` puts it first on
+    sys.path, so another revision's checkout runs its own harness and implementations."""
     child = group.start(WORKER, env=env, threads=job.settings.threads, cpus=job.settings.cpus,
-                        channel=True, unset=UNSET_VARS)
+                        channel=True, unset=UNSET_VARS, cwd=cwd or process.REPO)
     child.send(to_dict(job))
     return child
 
@@ -54,9 +56,11 @@ class Worker:
         self.work = Limit(job.settings.time_limit_s, WORK)
 
     @classmethod
-    def start(cls, job: Job, group: Group, env: dict, start_s: float | None = None) -> Worker:
-        """Start a worker and wait until it is set up and warm; NotReady when it is not."""
-        child = _start(job, group, env)
+    def start(cls, job: Job, group: Group, env: dict, start_s: float | None = None,
+              cwd=None) -> Worker:
+        """Start a worker (in the tree `cwd`, default this one) and wait until it is set up and
+        warm; NotReady when it is not."""
+        child = _start(job, group, env, cwd)
         try:
             reply = child.receive(Limit(start_s or job.settings.start_limit, START))
         except ChildError as exc:
@@ -103,10 +107,10 @@ class Worker:
         self.child.close()
 
 
-def run_once(job: Job, group: Group, env: dict, seconds: float) -> dict:
+def run_once(job: Job, group: Group, env: dict, seconds: float, cwd=None) -> dict:
     """A one-shot job (probe, tta, grads) in a fresh worker: its reply, or {"status": "failed"
     | "timeout", "reason": ...}; never raises for the child's sake."""
-    child = _start(job, group, env)
+    child = _start(job, group, env, cwd)
     try:
         return child.receive(Limit(seconds, f"a {job.kind} job (start-up included)"))
     except ChildError as exc:

@@ -30,6 +30,7 @@ class Key:
     size: str  # the size's name
     launch: str = ""  # data parallel: how the workers start (mpiexec, torchrun, processes, ...)
     workers: int = 1
+    side: str = ""  # bench --against: "A" (the revision) or "B" (the working tree); else ""
 
     @classmethod
     def of(cls, cell) -> Key:

@@ -129,8 +129,13 @@ def main() -> int:
 
     try:
         job = from_dict(Job, raw)
+    except Exception as exc:  # another tree's job (bench --against): say so, apart
+        channel.send({"status": "failed", "reason": one_line(exc), "protocol": PROTOCOL,
+                      "unreadable_job": True})
+        return 0
+    try:
         if job.kind in JOBS:
-            channel.send({**JOBS[job.kind](job), "cpus": cpus})
+            channel.send({**JOBS[job.kind](job), "cpus": cpus, "protocol": PROTOCOL})
         else:
             serve(job, channel)
     except Exception as exc:
