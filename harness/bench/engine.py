@@ -17,6 +17,7 @@ profile), harness/bench/duet.py (`bench --against`) and harness/bench/scaling.py
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -79,12 +80,15 @@ def time_rounds(subjects: dict, groups: dict[Key, list[Key]], policy: Policy, bu
         if on_round is not None:
             on_round(done, records, failed)
 
-    steal0, t0 = sky.steal_jiffies(), clock()
+    pids = [os.getpid(), *(c.pid for s in subjects.values()
+                           if (c := getattr(s, "child", None)) is not None)]
+    jiffies, t0 = sky.cpu_jiffies(pids), clock()
     records, failed, done = walk(subjects, schedule, budget, limit, hook, clock,
                                  policy.rounds_s)
     seen[:] = records
     flags = sky.disturbed(records, policy.canary_limit)
-    weather = sky.weather(records, flags, sky.steal_share(steal0, sky.steal_jiffies()))
+    weather = {**sky.weather(records, flags), **sky.shares(jiffies, sky.cpu_jiffies(pids))}
     weather.update(rounds=done, seconds=round(clock() - t0, 3), pairing=policy.pairing,
-                   target=policy.target, canary_limit=policy.canary_limit)
+                   target=policy.target, canary_limit=policy.canary_limit,
+                   confidence=confidence)
     return Walked(records, failed, done, flags, reached(), weather)

@@ -16,6 +16,7 @@ and goes on. The child's whole process group dies with close().
 
 from __future__ import annotations
 
+import select
 import sys
 
 from harness import process
@@ -82,7 +83,11 @@ class Worker:
         """Time `samples` samples (each steps_per_sample steps and one sync), and the canary
         just before and after them (harness/measure/canary.py)."""
         limit = self.work if seconds is None else Limit(seconds, WORK)
-        reply = self.child.ask({"op": "block", "samples": samples, "canary": canary}, limit)
+        self.child.send({"op": "block", "samples": samples, "canary": canary})
+        if not _idle_until_reply(self.child, limit.seconds):
+            self.close()
+            raise limit.error()
+        reply = self.child.receive(limit)
         if "samples" not in reply:
             self.close()
             raise ChildError("failed", reply.get("reason", f"unexpected reply {reply}"))
@@ -105,6 +110,21 @@ class Worker:
 
     def close(self) -> None:
         self.child.close()
+
+
+def _idle_until_reply(child: process.Child, seconds: float) -> bool:
+    """Sleep in select() until the worker's reply can be read (or `seconds` pass). The
+    child's receive() looks for the child's descendants between reads (a scan of /proc that
+    costs ~3 ms of a core here); done while the block runs, that scan would share the
+    machine with it. After this, receive() finds the reply waiting. False: nothing came in
+    `seconds` (the block's limit passed)."""
+    fd = getattr(child, "_from", None)
+    if fd is None or getattr(child, "_buffer", b""):
+        return True  # no pipe to watch (a test's child), or a reply already read
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    except (OSError, ValueError):
+        return True  # receive() says what went wrong
 
 
 def run_once(job: Job, group: Group, env: dict, seconds: float, cwd=None) -> dict:

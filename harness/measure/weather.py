@@ -13,7 +13,8 @@ never faster). Such a block is discarded, never rescaled; the adaptive rounds sa
 An episode is a run of disturbed blocks in time order, with no undisturbed block between;
 its length runs from its first disturbed block's start to the start of the next block that
 was not disturbed. Steal is the hypervisor's share of CPU time while the blocks ran
-(/proc/stat). Pure functions, no clock, except `steal_jiffies`, which reads /proc.
+(/proc/stat), others' the share that processes outside the run used (load that a lock did not
+keep out). Pure functions, no clock; `cpu_jiffies` reads /proc.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def episodes(blocks, flags: dict[int, bool]) -> list[float]:
 
 
 def weather(blocks, flags: dict[int, bool], steal: float | None = None) -> dict:
-    """One size's weather, as meta.json records it."""
+    """One size's weather, as meta.json records it (the engine adds others_share)."""
     n = len(blocks)
     bad = sum(bool(flags.get(id(b))) for b in blocks)
     lengths = episodes(blocks, flags)
@@ -76,18 +77,35 @@ def weather(blocks, flags: dict[int, bool], steal: float | None = None) -> dict:
     return out
 
 
-def steal_jiffies() -> tuple[int, int] | None:
-    """(steal, total) jiffies of all CPUs so far, from /proc/stat; None without it."""
+def cpu_jiffies(pids=()) -> dict | None:
+    """Jiffies so far: the machine's steal, busy and total time over all CPUs (/proc/stat),
+    and the CPU time of processes `pids` (this run's: the parent and its workers, threads
+    included); None without /proc."""
     try:
         with open("/proc/stat") as f:
             fields = [int(x) for x in f.readline().split()[1:]]
     except (OSError, ValueError):
         return None
-    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    own = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            own += int(parts[11]) + int(parts[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return {"steal": fields[7] if len(fields) > 7 else 0, "busy": sum(fields) - idle,
+            "total": sum(fields), "own": own}
 
 
-def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    """The hypervisor's share of CPU time between two readings of steal_jiffies()."""
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return (after[0] - before[0]) / (after[1] - before[1])
+def shares(before: dict | None, after: dict | None) -> dict:
+    """Between two cpu_jiffies() readings: the hypervisor's share of CPU time (steal) and
+    the share other processes than the run's used (others: load the exclusive lock did not
+    keep out)."""
+    if before is None or after is None or after["total"] <= before["total"]:
+        return {"steal_share": None, "others_share": None}
+    total = after["total"] - before["total"]
+    steal = after["steal"] - before["steal"]
+    others = (after["busy"] - before["busy"]) - steal - (after["own"] - before["own"])
+    return {"steal_share": steal / total, "others_share": max(others, 0) / total}
