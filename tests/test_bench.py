@@ -270,6 +270,29 @@ class FakeWorker:
         pass
 
 
+class FakePending:
+    """A pre-started process that starts nothing: imported at once, then a FakeWorker."""
+
+    def __init__(self, job):
+        self.job = job
+
+    @classmethod
+    def launch(cls, job, group, env, cwd=None):
+        return cls(job)
+
+    def imported(self, start_s=None):
+        return {"status": "imported"}
+
+    def ready(self, start_s=None):
+        return FakeWorker(self.job)
+
+    def result(self, seconds):
+        return _fake_once(self.job, None, None, seconds)
+
+    def close(self):
+        pass
+
+
 def _fake_once(job, group, env, seconds):
     if job.kind == "probe":
         return {"status": "ok", "available": {str(s): [True, ""] for s in job.series}}
@@ -284,6 +307,7 @@ def test_every_profile_plans_and_runs_end_to_end_on_fake_workers(name, tmp_path,
     from harness.bench import cells
 
     monkeypatch.setattr(cells, "Worker", FakeWorker)
+    monkeypatch.setattr(cells, "Pending", FakePending)
     monkeypatch.setattr(cells, "run_once", _fake_once)
     assert cli.main(["bench", "--profile", name, "--no-check", "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.iterdir()

@@ -218,3 +218,26 @@ def test_weather_levels_are_per_worker_and_episodes_end_at_the_next_kept_block()
     assert weather.shares({"steal": 0, "busy": 0, "total": 0, "own": 0},
                           {"steal": 5, "busy": 60, "total": 100, "own": 40}) == {
         "steal_share": 0.05, "others_share": 0.15}
+
+
+def test_quiet_waits_until_no_thread_runs_for_the_window():
+    from harness.measure import quiet
+
+    clock = Clock()
+
+    def sleep(s):
+        clock.now += s
+
+    class Child:
+        pid = 1
+
+        def wait_quiet(self):
+            return 0.25
+
+    spinning_until = 0.1  # its threads spin for 0.1 s after the block
+    waited = quiet.wait(Child(), read=lambda pid: 2 if clock.now < spinning_until else 0,
+                        sleep=sleep, clock=clock)
+    assert 0.1 + quiet.WINDOW_S <= waited <= 0.1 + quiet.WINDOW_S + 2 * quiet.TICK_S
+    clock.now = 0.0
+    assert quiet.wait(Child(), read=lambda pid: 1, sleep=sleep, clock=clock) >= quiet.MAX_S
+    assert quiet.wait(Child(), read=lambda pid: None, sleep=sleep, clock=clock) == 0.25

@@ -26,13 +26,14 @@ from harness.bench.rounds import round_values
 from harness.bench.rows import base_of, cell_row, peak_summary, speedups
 from harness.measure import machine
 from harness.measure.launch import cell_env
-from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.pool import NotReady, Pending, Worker, run_once
 from harness.measure.records import Key, Outcome
 from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
 from harness.process import ChildError, Group
 from harness.store import CHECK, CellKey, RunFolder, TtaKey, TtaRow, read_json
 
 MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
+PRESTART = 32  # processes pre-started at most (each holds its framework's memory meanwhile)
 
 
 def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) -> None:
@@ -52,11 +53,13 @@ def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) 
     try:
         if settings.check and not _check_done(folder):
             check = CheckRun(folder, settings, plan, budget, group)
+            run.prestart(cells, goals)  # their imports alongside the check: nothing is timed
             # Alongside the check: neither is being timed.
             available = run.probe(series_of(cells, goals) | set(check.probe_series()))
             check.start_gpu(available)
             check.finish()
         else:
+            run.prestart(cells, goals)
             available = run.probe(series_of(cells, goals))
         # One step per worker started, per size's rounds, per time-to-accuracy run.
         progress = Progress(len(cells) + len({c.size.name for c in cells}) + len(goals))
@@ -96,11 +99,36 @@ class Cells:
         self.peaks: dict[str, Worker] = {}  # device -> the matmul-peak worker, alive all run
         self.peak_records: dict[str, list] = {}
         self.blocks = BlockLog(folder)  # blocks.csv: every block, its canary, kept or not
+        self.pending: dict = {}  # cell, goal or device -> a pre-started process (Pending)
 
     def env(self, device: str | None, memory: bool = False) -> dict:
         """A cell's environment, with a fresh compile cache: its first call is cold."""
         return cell_env(self.settings.threads, str(self.group.folder()), device, memory,
                         self.settings.policy.idle_threads)
+
+    def prestart(self, cells: list[Cell], goals: list[TtaGoal]) -> None:
+        """Launch the CPU cells' workers, the CPU peak's and the time-to-accuracy processes
+        now (at most PRESTART of them, in plan order): each imports its framework and waits.
+        Nothing is timed until every one of them has imported (`_imports_done`), so their
+        imports overlap with the check and with each other, never with a timing; import_s is
+        then a start-up cost measured alongside the others, not a timing. GPU workers start
+        when their size comes (the gpu profile's order is its own)."""
+        wanted: list = ["peak:cpu"] if any(c.device == "cpu" for c in cells) else []
+        wanted += [c for c in cells if c.device == "cpu"] + [g for g in goals
+                                                              if g.device == "cpu"]
+        for item in wanted[:PRESTART]:
+            if item == "peak:cpu":
+                job = Job("peak", self.settings, device="cpu")
+            elif isinstance(item, Cell):
+                job = Job("time", self.settings, cell=item)
+            else:
+                job = Job("tta", self.settings, goal=item)
+            self.pending[item] = Pending.launch(job, self.group, self.env("cpu"))
+
+    def _imports_done(self) -> None:
+        """Wait until no pre-started process is still importing (before anything is timed)."""
+        for p in self.pending.values():
+            p.imported(self.budget.timeout(self.settings.start_limit))
 
     def probe(self, series) -> dict[str, list]:
         """available() of every series, in one process: {"impl/mode/device": [ok, reason]}."""
@@ -126,6 +154,8 @@ class Cells:
             row = self.run_tta(goal, available)
             self.folder.flush()
             progress.done(row.status, row.seconds, unit="s total")
+        for item in list(self.pending):  # what a spent budget left unstarted
+            self._drop(item)
         return left
 
     def _start(self, cell: Cell, available: dict, progress: Progress) -> Worker | Outcome | None:
@@ -133,14 +163,18 @@ class Cells:
         wall budget is spent."""
         ok, why = available.get(str(cell.series), (True, ""))
         if not ok:
+            self._drop(cell)
             return Outcome("unavailable", why)
         if not self.budget.can_start():
             return None
         progress.start(f"start {cell}")
+        self._imports_done()
         try:
-            worker = Worker.start(Job("time", self.settings, cell=cell), self.group,
-                                  self.env(cell.device),
-                                  self.budget.timeout(self.settings.start_limit))
+            start_s = self.budget.timeout(self.settings.start_limit)
+            pending = self.pending.pop(cell, None)
+            worker = pending.ready(start_s) if pending else Worker.start(
+                Job("time", self.settings, cell=cell), self.group, self.env(cell.device),
+                start_s)
         except NotReady as exc:
             progress.done(exc.status, None)
             return Outcome(exc.status, exc.reason, exc.ready)
@@ -232,13 +266,20 @@ class Cells:
             **walked.weather, "below_target": [label(k) for k in walked.below_target(target)]}
         self.blocks.add(walked, size)
 
+    def _drop(self, item) -> None:
+        if (pending := self.pending.pop(item, None)) is not None:
+            pending.close()
+
     def _peak(self, device: str) -> Worker | None:
         """The device's matmul-peak worker, started once and timed in every round."""
         if device not in self.peaks:
+            self._imports_done()
             try:
-                worker = Worker.start(Job("peak", self.settings, device=device), self.group,
-                                      self.env(device),
-                                      self.budget.timeout(self.settings.start_limit))
+                start_s = self.budget.timeout(self.settings.start_limit)
+                pending = self.pending.pop(f"peak:{device}", None)
+                worker = pending.ready(start_s) if pending else Worker.start(
+                    Job("peak", self.settings, device=device), self.group, self.env(device),
+                    start_s)
             except NotReady as exc:
                 self.folder.meta["peak"][device] = {"status": exc.status, "reason": exc.reason}
                 return None
@@ -259,10 +300,15 @@ class Cells:
     def run_tta(self, goal: TtaGoal, available: dict) -> TtaRow:
         ok, why = available.get(str(goal.series), (True, ""))
         result = {"status": "unavailable", "reason": why}
+        pending = self.pending.pop(goal, None)
         if ok:
-            result = run_once(Job("tta", self.settings, goal=goal), self.group,
-                              self.env(goal.device),
-                              self.budget.timeout(self.settings.time_limit_s))
+            self._imports_done()
+            seconds = self.budget.timeout(self.settings.time_limit_s)
+            result = pending.result(seconds) if pending else run_once(
+                Job("tta", self.settings, goal=goal), self.group, self.env(goal.device),
+                seconds)
+        elif pending is not None:
+            pending.close()
         tta = goal.tta
         row = TtaRow(goal.impl, goal.mode, goal.device, goal.dtype, tta.dataset,
                      target=tta.target, max_epochs=tta.max_epochs, eval_every=tta.eval_every,

@@ -5,6 +5,8 @@
     w.wait_quiet()                              # until its threads stop using a CPU
     w.stop()                                    # Final(status, final_loss, info)
     result = run_once(job, group, env)          # a one-shot job's reply (probe, tta, grads)
+    p = Pending.launch(job, group, env)         # pre-started: imports now, timed after "go"
+    w = p.ready()                               # (or p.result(seconds) for a one-shot job)
 
 Two limits, each named in its error (harness/process.py): start-up (the process starting,
 importing its framework, setting up, the first call with its compile, the warm-up:
@@ -16,12 +18,13 @@ and goes on. The child's whole process group dies with close().
 
 from __future__ import annotations
 
+import dataclasses
 import select
 import sys
 
 from harness import process
-from harness.measure import quiet
 from harness.codec import from_dict, to_dict
+from harness.measure import quiet
 from harness.measure.records import Final, Ready, Sample, Timed
 from harness.measure.spec import Job
 from harness.process import ChildError, Group, Limit
@@ -51,6 +54,66 @@ def _start(job: Job, group: Group, env: dict, cwd=None) -> process.Child:
     return child
 
 
+class Pending:
+    """A pre-started process (Job.wait): importing its framework, or imported and waiting for
+    "go"; nothing of it is timed until then. Its import overlaps with whatever the parent does
+    meanwhile (the run's check): the start-up cost moves off the run's critical path.
+
+        pending = Pending.launch(job, group, env)     # returns at once
+        worker = pending.ready()                      # a served job: "go", then Ready
+        result = pending.result(seconds)              # a one-shot job: "go", then its reply
+    """
+
+    def __init__(self, child: process.Child, job: Job):
+        self.child, self.job, self.said = child, job, None
+
+    @classmethod
+    def launch(cls, job: Job, group: Group, env: dict, cwd=None) -> Pending:
+        return cls(_start(dataclasses.replace(job, wait=True), group, env, cwd), job)
+
+    def imported(self, start_s: float | None = None) -> dict:
+        """Wait for the import to end: its reply ({"status": "imported" | "unavailable" |
+        "failed", ...}); a crash or a hang is a "failed" or "timeout" reply, never raised."""
+        if self.said is None:
+            limit = Limit(start_s or self.job.settings.start_limit, START)
+            try:
+                self.said = self.child.receive(limit)
+            except ChildError as exc:
+                self.said = {"status": exc.status, "reason": exc.reason}
+        return self.said
+
+    def ready(self, start_s: float | None = None) -> Worker:
+        """Say "go" and wait until set up and warm (the import already done); NotReady when
+        it cannot be."""
+        said = self.imported(start_s)
+        if said.get("status") != "imported":
+            self.child.close()
+            facts = {k: v for k, v in said.items() if k in Ready.__dataclass_fields__}
+            raise NotReady(said.get("status") if said.get("status") in (
+                "unavailable", "timeout") else "failed",
+                str(said.get("reason", f"unexpected reply {said}")), from_dict(Ready, facts))
+        try:
+            self.child.send({"op": "go"})
+        except ChildError as exc:
+            raise NotReady(exc.status, exc.reason) from None
+        return Worker._ready(self.child, self.job, start_s)
+
+    def result(self, seconds: float) -> dict:
+        """A one-shot job's reply after "go" (as run_once's)."""
+        said = self.imported(seconds)
+        try:
+            if said.get("status") != "imported":
+                return said
+            return self.child.ask({"op": "go"}, Limit(seconds, f"a {self.job.kind} job"))
+        except ChildError as exc:
+            return {"status": exc.status, "reason": exc.reason}
+        finally:
+            self.child.close()
+
+    def close(self) -> None:
+        self.child.close()
+
+
 class Worker:
     def __init__(self, child: process.Child, job: Job, ready: Ready):
         self.child, self.job, self.ready = child, job, ready
@@ -61,7 +124,10 @@ class Worker:
               cwd=None) -> Worker:
         """Start a worker (in the tree `cwd`, default this one) and wait until it is set up and
         warm; NotReady when it is not."""
-        child = _start(job, group, env, cwd)
+        return cls._ready(_start(job, group, env, cwd), job, start_s)
+
+    @classmethod
+    def _ready(cls, child: process.Child, job: Job, start_s: float | None) -> Worker:
         try:
             reply = child.receive(Limit(start_s or job.settings.start_limit, START))
         except ChildError as exc:

@@ -8,6 +8,9 @@ Messages (harness/process.py's channel: one JSON object a line, on pipes of thei
     parent -> {Job as JSON}                 harness.measure.spec.Job
     one-shot jobs (probe, tta, grads):
     worker -> {"status": ..., ...}          the result (harness/measure/cell.py), then exit
+    a pre-started job (Job.wait) first imports its framework, then:
+    worker -> {"status": "imported", "import_s": ..., "protocol": PROTOCOL}  (or unavailable)
+    parent -> {"op": "go"}                  (nothing is timed before this)
     served jobs (time: a cell, peak: a device's matmul peak):
     worker -> {"status": "ready", "protocol": PROTOCOL, ...}   harness.measure.records.Ready
     parent -> {"op": "block", "samples": S, "canary": true}
@@ -79,13 +82,40 @@ def _cell_stepper(job, out: dict):
     return (lambda: s.step(batch)), s.sync, s.value, impl.info(cell.device, cell.mode), memory_peak
 
 
+def pre_import(job, channel) -> float | None:
+    """A pre-started job: import the framework (availability checked), say so, and wait for
+    "go"; the import's seconds. None when the parent is gone or the series cannot run here
+    (said)."""
+    from harness.measure.peer import resolve
+
+    series = job.cell.series if job.cell else job.goal.series if job.goal else None
+    t0 = time.perf_counter()
+    if series is not None:
+        ok, why = resolve(series.impl).available(series.device, series.mode)
+        if not ok:
+            channel.send({"status": "unavailable", "reason": why,
+                          "import_s": time.perf_counter() - t0, "protocol": PROTOCOL})
+            return None
+    else:
+        import numpy  # noqa: F401  (the CPU peak: NumPy is its framework)
+    seconds = time.perf_counter() - t0
+    channel.send({"status": "imported", "import_s": seconds, "protocol": PROTOCOL})
+    command = channel.receive()
+    return seconds if command is not None and command.get("op") == "go" else None
+
+
 def serve(job, channel) -> None:
     from harness.measure.canary import Canary
     from harness.measure.peak import peak_stepper
     from harness.measure.timing import Timer
 
     out: dict = {}
+    imported_s = pre_import(job, channel) if job.wait else None
+    if job.wait and imported_s is None:
+        return
     made = (_cell_stepper if job.kind == "time" else peak_stepper)(job, out)
+    if imported_s is not None and "import_s" in out:  # the import was before "go"
+        out["import_s"] = imported_s
     if made is None:
         channel.send(out)
         return
@@ -135,6 +165,8 @@ def main() -> int:
         return 0
     try:
         if job.kind in JOBS:
+            if job.wait and pre_import(job, channel) is None:
+                return 0
             channel.send({**JOBS[job.kind](job), "cpus": cpus, "protocol": PROTOCOL})
         else:
             serve(job, channel)
