@@ -3,7 +3,7 @@ evidence behind the run's weather and its pairs, and what docs/timing.md's estim
 comparison was computed from.
 
     log = BlockLog(folder)          # reads the rows a resumed run already has
-    log.add(walked, walk="tiny")    # one walk's blocks (harness/bench/engine.py); rewritten
+    log.add(walked.records, walked.flags, walk="tiny")   # one walk's blocks; file rewritten
 
 One row per block: the key, `walk` (the size whose rounds it belongs to), `round`,
 `position` (its place in the round), `at_s` (seconds from the walk's start), `seconds_per_step`
@@ -23,16 +23,16 @@ BLOCK_COLUMNS = (*CellKey._fields, "walk", "round", "position", "at_s", "seconds
                  "samples", "canary_before_s", "canary_after_s", "settle_s", "discarded")
 
 
-def block_rows(walked, walk: str) -> list[dict]:
+def block_rows(records, flags: dict, walk: str) -> list[dict]:
     rows = []
-    for b in walked.records:
+    for b in records:
         canary = list(b.canary) + [None, None]
         rows.append({**CellKey(b.key.impl, b.key.mode, b.key.device, b.key.dtype,
                                b.key.size)._asdict(), "walk": walk, "round": b.round,
                      "position": b.position, "at_s": _fmt(b.at), "seconds_per_step": b.value,
                      "samples": len(b.samples), "canary_before_s": _fmt(canary[0]),
                      "canary_after_s": _fmt(canary[1]), "settle_s": _fmt(b.settle_s),
-                     "discarded": bool(walked.flags.get(id(b)))})
+                     "discarded": bool(flags.get(id(b)))})
     return rows
 
 
@@ -50,6 +50,6 @@ class BlockLog:
             rows = []
         self.rows = [r for r in rows if r.get("walk") in done]
 
-    def add(self, walked, walk: str) -> None:
-        self.rows += block_rows(walked, walk)
+    def add(self, records, flags: dict, walk: str) -> None:
+        self.rows += block_rows(records, flags, walk)
         self.folder.write_table(BLOCKS, BLOCK_COLUMNS, self.rows)

@@ -264,7 +264,7 @@ class Cells:
         target = self.settings.policy.target
         self.folder.meta.setdefault("weather", {})[size] = {
             **walked.weather, "below_target": [label(k) for k in walked.below_target(target)]}
-        self.blocks.add(walked, size)
+        self.blocks.add(walked.records, walked.flags, size)
 
     def _drop(self, item) -> None:
         if (pending := self.pending.pop(item, None)) is not None:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from harness import process
+from harness.bench.blocks import BlockLog
 from harness.bench.budget import Budget
 from harness.bench.cells import Cells, _by_size, _seed, label, series_of
 from harness.bench.engine import time_rounds
@@ -130,6 +131,7 @@ class Duet:
         self.settings, self.group = settings, group
         self.budget = Budget(settings.wall_budget_s)
         self.cells = Cells(folder_b, settings, self.budget, group)  # env, peak, probe
+        self.blocks = {side: BlockLog(f) for side, f in self.folders.items()}
         self.changes: list[Change] = []
         self.rows: list[dict] = []
 
@@ -260,6 +262,7 @@ class Duet:
             below = [label(k) for k in walked.below_target(TARGET) if k.side == side]
             folder.meta.setdefault("weather", {})[size] = {**walked.weather,
                                                            "below_target": below}
+            self.blocks[side].add(mine, flags, size)
             folder.flush()
             folder.save_meta()
         owner = {b: a for a, bs in pairs_of.items() for b in bs}
