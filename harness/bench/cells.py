@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import time
 
+from harness.bench.blocks import BlockLog
 from harness.bench.budget import NO_BUDGET, Budget
 from harness.bench.checkrun import CheckRun
-from harness.bench.progress import Progress
-from harness.bench.blocks import BlockLog
 from harness.bench.engine import Walked, time_rounds
+from harness.bench.progress import Progress
 from harness.bench.rounds import round_values
 from harness.bench.rows import base_of, cell_row, peak_summary, speedups
 from harness.measure import machine

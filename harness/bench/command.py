@@ -66,7 +66,7 @@ def main(args) -> int:
     if getattr(args, "against", None) is not None:  # a duet: harness/bench/duet.py
         from harness.bench.duet import main as duet
 
-        return duet(args)
+        return duet(args, create, _validate, render_report)
     if getattr(args, "commits", None):  # history over commits: harness/bench/commits.py
         _validate(args)
         from harness.bench.commits import run_commits

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from harness import process
+from harness.bench import profiles
 from harness.bench.blocks import BlockLog
 from harness.bench.budget import Budget
 from harness.bench.cells import Cells, _by_size, _seed, label, series_of
@@ -82,21 +83,21 @@ def check_rev(repo: Repo, rev: str) -> str:
     return sha
 
 
-def main(args) -> int:
-    from harness.bench import command
-
+def main(args, create, validate, render_report) -> int:
+    """`bench --against`: harness/bench/command.py passes its own create, validate and
+    render_report (this module is below it: no import circle)."""
     for name in REFUSED:
         if getattr(args, name, None):
             raise UsageError(f"--against and --{name} do not go together")
-    if command.profiles.get(args.profile).kind != "cells":
+    if profiles.get(args.profile).kind != "cells":
         raise UsageError(f"--against times the workers of a cells profile; {args.profile!r} is"
                          " a scaling run, whose launches are not workers: compare two runs")
     repo = Repo.find(REPO)
     sha = check_rev(repo, args.against)
-    command._validate(args)
+    validate(args)
     for stale in process.reap_stale():
         print(f"cleaned up after a run that was killed: {stale}")
-    folder_b, settings, plan = command.create(args)
+    folder_b, settings, plan = create(args)
     meta_a = copy.deepcopy(folder_b.meta)
     with repo.checkout(sha) as tree:
         meta_a["machine"]["git"] = machine.git(str(tree))
@@ -120,7 +121,7 @@ def main(args) -> int:
     print(render(changes, MIN_EFFECT, CONFIDENCE))
     if getattr(args, "report", False):
         for folder in (folder_a, folder_b):
-            command.render_report(folder)
+            render_report(folder)
     return 1 if any(c.regression for c in changes) else 0
 
 
@@ -149,7 +150,7 @@ class Duet:
         finally:
             self.cells._finish_peaks()
             self.folders["A"].meta["peak"] = self.folders["B"].meta["peak"]
-        for side, folder in self.folders.items():
+        for folder in self.folders.values():
             folder.meta["runs"] = [{"started_utc": machine.utc_now().isoformat(timespec="seconds"),
                                     "seconds": round(time.time() - started, 1),
                                     "finished_utc": machine.utc_now().isoformat(

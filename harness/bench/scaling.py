@@ -40,8 +40,8 @@ import dataparallel
 from dataparallel.scaling import time_many
 from harness.bench import profiles
 from harness.bench.budget import NO_BUDGET
-from harness.bench.plan import Plan, plan
 from harness.bench.engine import time_rounds
+from harness.bench.plan import Plan, plan
 from harness.bench.scaling_rows import scaling_rows
 from harness.codec import to_dict
 from harness.errors import UsageError

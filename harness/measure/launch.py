@@ -13,7 +13,6 @@ import os
 
 from harness.process import thread_env
 
-
 # Idle threads that do not spin (docs/timing.md): OpenBLAS's threads sleep as soon as a call
 # ends (a timeout of 2^4 cycles instead of 2^28, ~0.1 s, during which they kept a core busy),
 # and OpenMP's (torch's) wait passively. Set for every series alike, and recorded.

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
 PAIRINGS = ("between", "alternate", "shuffled")
 
 
