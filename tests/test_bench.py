@@ -30,6 +30,7 @@ from harness.codec import from_dict, to_dict
 from harness.measure.records import Final, Ready, Sample
 from harness.measure.spec import Cell
 from harness.store import RunFolder
+from harness.store.files import read_csv
 from tests.helpers import ROOT, default_sigint
 
 pytestmark = pytest.mark.slow  # subprocesses; a few seconds each
@@ -170,8 +171,14 @@ def test_quick_end_to_end_writes_a_complete_run_folder(tmp_path, capsys):
     assert int(row["flops_per_step"]) == profiles.TINY.flops
     assert row["activation"] == done.meta["settings"]["activation"] == "sigmoid"
     assert row["peak_mem_method"] and row["threads"] == str(done.meta["settings"]["threads"])
-    assert len(done.samples) == int(row["repeats"]) == 5 * 2  # quick: 5 rounds of 2 samples
-    assert {s["round"] for s in done.samples} == {str(r) for r in range(5)}
+    # quick: 5 rounds of 2 samples; blocks.csv has every block, samples.csv the kept ones
+    blocks = read_csv(path / "blocks.csv")
+    mine = [b for b in blocks if b["impl"] == "numpy"]
+    assert len(mine) == 5 and {b["round"] for b in mine} == {str(r) for r in range(5)}
+    kept = [b for b in mine if b["discarded"] == "False"]
+    assert len(done.samples) == int(row["repeats"]) == 2 * len(kept)
+    assert {s["round"] for s in done.samples} == {b["round"] for b in kept}
+    assert set(done.meta["weather"]["tiny"]) >= {"blocks", "discarded", "episodes", "rounds"}
     assert float(row["step_low_s"]) <= float(row["step_median_s"]) <= float(row["step_high_s"])
     assert float(row["speedup"]) == 1.0  # numpy against itself, round by round
     assert [(t["dataset"], t["status"]) for t in done.tta] == [("moons", "ok")]
@@ -182,7 +189,10 @@ def test_quick_end_to_end_writes_a_complete_run_folder(tmp_path, capsys):
     assert meta["machine"]["versions"]["numpy"] and meta["machine"]["git"]["commit"]
     assert meta["thread_budget"]["env"]["OMP_NUM_THREADS"] == str(meta["settings"]["threads"])
     assert meta["peak"]["cpu"]["status"] == "ok" and meta["runs"][-1]["finished_utc"]
-    assert len(meta["peak"]["cpu"]["rounds_gflops"]) == 5  # the peak, measured every round
+    peak = [b for b in blocks if b["impl"] == "peak"]  # the peak, measured every round
+    assert len(peak) == 5
+    assert len(meta["peak"]["cpu"]["rounds_gflops"]) == sum(b["discarded"] == "False"
+                                                            for b in peak)
     assert not (path / "check.json").exists()  # --no-check
     out = capsys.readouterr().out
     assert f"report: {path / 'report.md'}\n" in out  # rendered, not "report failed: ..."
@@ -260,6 +270,29 @@ class FakeWorker:
         pass
 
 
+class FakePending:
+    """A pre-started process that starts nothing: imported at once, then a FakeWorker."""
+
+    def __init__(self, job):
+        self.job = job
+
+    @classmethod
+    def launch(cls, job, group, env, cwd=None):
+        return cls(job)
+
+    def imported(self, start_s=None):
+        return {"status": "imported"}
+
+    def ready(self, start_s=None):
+        return FakeWorker(self.job)
+
+    def result(self, seconds):
+        return _fake_once(self.job, None, None, seconds)
+
+    def close(self):
+        pass
+
+
 def _fake_once(job, group, env, seconds):
     if job.kind == "probe":
         return {"status": "ok", "available": {str(s): [True, ""] for s in job.series}}
@@ -274,6 +307,7 @@ def test_every_profile_plans_and_runs_end_to_end_on_fake_workers(name, tmp_path,
     from harness.bench import cells
 
     monkeypatch.setattr(cells, "Worker", FakeWorker)
+    monkeypatch.setattr(cells, "Pending", FakePending)
     monkeypatch.setattr(cells, "run_once", _fake_once)
     assert cli.main(["bench", "--profile", name, "--no-check", "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.iterdir()

@@ -137,7 +137,7 @@ def _project_copy(dest: Path) -> Path:
     """This project's code (impls, harness, pyproject) as a fresh repository, one commit."""
     dest.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("impls", "harness"):
+    for name in ("impls", "harness", "dataparallel"):
         shutil.copytree(ROOT / name, dest / name, ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", dest)
     (dest / ".gitignore").write_text("__pycache__/\n")

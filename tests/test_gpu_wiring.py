@@ -50,7 +50,7 @@ TINY = Size("tiny", 64, 2, 8)
 def test_the_gpu_checks_compiled_parts_get_their_share_of_the_cores(monkeypatch):
     monkeypatch.delenv(VAR, raising=False)
     envs = []
-    group = types.SimpleNamespace(start=lambda argv, env: envs.append(env) or None)
+    group = types.SimpleNamespace(start=lambda argv, env, **kw: envs.append(env) or None)
     common = ["--loss", "bce", "--activation", "sigmoid", "--dtype", "float32"]
     for device, specs in (("gpu", ["torch:compile"]), ("gpu", ["torch:reduce-overhead"]),
                           ("gpu", ["torch:eager", "jax:jit"]), ("cpu", ["torch:compile"])):

@@ -159,7 +159,7 @@ def _values():
 def test_speedups_are_paired_by_round_and_rows_carry_their_intervals():
     records, values = _values()
     kt = Key.of(TORCH)
-    ratios = speedups([NUMPY, TORCH], values, Series("numpy", "default", "cpu"))
+    ratios = speedups([NUMPY, TORCH], records, Series("numpy", "default", "cpu"))
     assert ratios[kt].estimate == pytest.approx(0.25) and ratios[kt].high == pytest.approx(0.25)
     outcome = Outcome("ok", ready=Ready(first_call_s=0.1),
                       final=Final("ok", 0.5, info={"matmul_precision": "highest"}))
@@ -178,9 +178,9 @@ def test_speedups_are_paired_by_round_and_rows_carry_their_intervals():
 
 def test_the_baseline_is_the_runs_setting_not_numpy():
     """With torch eager as the baseline, numpy's speed-up is t_torch / t_numpy = 4."""
-    _, values = _values()
-    ratios = speedups([NUMPY, TORCH], values, Series("torch", "eager", "cpu"))
+    records, _ = _values()
+    ratios = speedups([NUMPY, TORCH], records, Series("torch", "eager", "cpu"))
     assert ratios[Key.of(NUMPY)].estimate == pytest.approx(4.0)
     assert ratios[Key.of(TORCH)].estimate == pytest.approx(1.0)
-    none = speedups([NUMPY, TORCH], values, Series("jax", "jit", "cpu"))
+    none = speedups([NUMPY, TORCH], records, Series("jax", "jit", "cpu"))
     assert none == {}  # no baseline cell beside them: no speed-up, never a guess

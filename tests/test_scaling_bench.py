@@ -123,11 +123,17 @@ def _bench(tmp_path, *extra):
                      str(tmp_path), *extra])
 
 
-def test_every_launch_runs_once_a_round_in_a_shuffled_order(tmp_path, fake):
+def test_every_launch_runs_once_a_round_next_to_its_engines_w1(tmp_path, fake):
     assert _bench(tmp_path, "--report") == 0
     per_round = [fake.calls[i * 7:(i + 1) * 7] for i in range(4)]
     assert len(fake.calls) == 28 and all(len(set(r)) == 7 for r in per_round)
     assert len({tuple(r) for r in per_round}) > 1  # not the same order every round
+    for r, calls in enumerate(per_round):  # an engine's launches adjacent, A B then B A
+        for impl in ("numpy", "torch", "jax"):
+            at = [i for i, c in enumerate(calls) if c[0] == impl]
+            assert at == list(range(at[0], at[0] + len(at)))
+            w = [calls[i][2] for i in at]
+            assert w == (sorted(w) if r % 2 == 0 else sorted(w, reverse=True))
     (run,) = tmp_path.iterdir()
     rows = read_csv(run / SCALING)
     assert len(rows) == 14 and {r["status"] for r in rows} == {"ok"}

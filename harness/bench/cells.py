@@ -16,23 +16,25 @@ disk complete or not at all, so Ctrl-C or a spent wall budget keeps finished siz
 
 from __future__ import annotations
 
-import random
 import time
 
+from harness.bench.blocks import BlockLog
 from harness.bench.budget import NO_BUDGET, Budget
 from harness.bench.checkrun import CheckRun
+from harness.bench.engine import Walked, time_rounds
 from harness.bench.progress import Progress
-from harness.bench.rounds import Shuffled, round_values, walk
-from harness.bench.rows import cell_row, peak_summary, speedups
+from harness.bench.rounds import round_values
+from harness.bench.rows import base_of, cell_row, peak_summary, speedups
 from harness.measure import machine, peak
 from harness.measure.launch import cell_env
-from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.pool import NotReady, Pending, Worker, run_once
 from harness.measure.records import Key, Outcome
 from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
 from harness.process import ChildError, Group
 from harness.store import CHECK, CellKey, RunFolder, TtaKey, TtaRow, read_json
 
 MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
+PRESTART = 32  # processes pre-started at most (each holds its framework's memory meanwhile)
 
 
 def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) -> None:
@@ -52,6 +54,7 @@ def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) 
     try:
         if settings.check and not _check_done(folder):
             check = CheckRun(folder, settings, plan, budget, group)
+            run.prestart(cells, goals)  # their imports alongside the check: nothing is timed
             # Alongside the check: neither is being timed.
             available = run.probe(series_of(cells, goals) | set(check.probe_series()))
             check.start_gpu(available)
@@ -60,6 +63,7 @@ def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) 
             # check_timeout_s) is done, so a slow check never eats the cells' time.
             budget = run.budget = Budget(budget.seconds)
         else:
+            run.prestart(cells, goals)
             available = run.probe(series_of(cells, goals))
         # One step per worker started, per size's rounds, per time-to-accuracy run.
         progress = Progress(len(cells) + len({c.size.name for c in cells}) + len(goals))
@@ -99,10 +103,37 @@ class Cells:
         # peak name ("cpu", "gpu", "gpu-tf32": peak.peak_key) -> its worker, alive all run
         self.peaks: dict[str, Worker] = {}
         self.peak_records: dict[str, list] = {}
+        self.blocks = BlockLog(folder)  # blocks.csv: every block, its canary, kept or not
+        self.pending: dict = {}  # cell, goal or device -> a pre-started process (Pending)
 
     def env(self, device: str | None, memory: bool = False) -> dict:
         """A cell's environment, with a fresh compile cache: its first call is cold."""
-        return cell_env(self.settings.threads, str(self.group.folder()), device, memory)
+        return cell_env(self.settings.threads, str(self.group.folder()), device, memory,
+                        self.settings.policy.idle_threads)
+
+    def prestart(self, cells: list[Cell], goals: list[TtaGoal]) -> None:
+        """Launch the CPU cells' workers, the CPU peak's and the time-to-accuracy processes
+        now (at most PRESTART of them, in plan order): each imports its framework and waits.
+        Nothing is timed until every one of them has imported (`_imports_done`), so their
+        imports overlap with the check and with each other, never with a timing; import_s is
+        then a start-up cost measured alongside the others, not a timing. GPU workers start
+        when their size comes (the gpu profile's order is its own)."""
+        wanted: list = ["peak:cpu"] if any(c.device == "cpu" for c in cells) else []
+        wanted += [c for c in cells if c.device == "cpu"] + [g for g in goals
+                                                              if g.device == "cpu"]
+        for item in wanted[:PRESTART]:
+            if item == "peak:cpu":
+                job = Job("peak", self.settings, device="cpu")
+            elif isinstance(item, Cell):
+                job = Job("time", self.settings, cell=item)
+            else:
+                job = Job("tta", self.settings, goal=item)
+            self.pending[item] = Pending.launch(job, self.group, self.env("cpu"))
+
+    def _imports_done(self) -> None:
+        """Wait until no pre-started process is still importing (before anything is timed)."""
+        for p in self.pending.values():
+            p.imported(self.budget.timeout(self.settings.start_limit))
 
     def probe(self, series) -> dict[str, list]:
         """available() of every series, in one process: {"impl/mode/device": [ok, reason]}."""
@@ -128,6 +159,8 @@ class Cells:
             row = self.run_tta(goal, available)
             self.folder.flush()
             progress.done(row.status, row.seconds, unit="s total")
+        for item in list(self.pending):  # what a spent budget left unstarted
+            self._drop(item)
         return left
 
     def _start(self, cell: Cell, available: dict, progress: Progress) -> Worker | Outcome | None:
@@ -135,14 +168,18 @@ class Cells:
         wall budget is spent."""
         ok, why = available.get(str(cell.series), (True, ""))
         if not ok:
+            self._drop(cell)
             return Outcome("unavailable", why)
         if not self.budget.can_start():
             return None
         progress.start(f"start {cell}")
+        self._imports_done()
         try:
-            worker = Worker.start(Job("time", self.settings, cell=cell), self.group,
-                                  self.env(cell.device),
-                                  self.budget.timeout(self.settings.start_limit))
+            start_s = self.budget.timeout(self.settings.start_limit)
+            pending = self.pending.pop(cell, None)
+            worker = pending.ready(start_s) if pending else Worker.start(
+                Job("time", self.settings, cell=cell), self.group, self.env(cell.device),
+                start_s)
         except NotReady as exc:
             progress.done(exc.status, None)
             return Outcome(exc.status, exc.reason, exc.ready)
@@ -167,16 +204,17 @@ class Cells:
                      if (w := self._peak(name, job)) is not None}
             policy = self.settings.policy
             progress.start(f"{len(workers)} cells of size {group[0].size.name}: "
-                           f"{policy.rounds} rounds")
-            schedule = Shuffled(policy.rounds, random.Random(_seed(group)),
-                                policy.samples_per_block)
-            records, failed, done = walk({**workers, **peaks}, schedule, self.budget, limit)
+                           f"{policy.rounds}-{policy.at_most} rounds")
+            walked = time_rounds({**workers, **peaks}, self._groups(workers), policy,
+                                 self.budget, limit, _seed(group), extras=tuple(peaks),
+                                 base_of=base_of(self.settings.baseline))
+            done = walked.rounds
             # Cut short by the wall budget: keep the size if it has the rounds a 95% interval
             # needs (6), else leave it to --resume.
             if done < min(MIN_ROUNDS, policy.rounds) and not self.budget.can_start():
                 return False
             progress.done(f"{done} rounds", None)
-            for key, exc in failed.items():
+            for key, exc in walked.failed.items():
                 if key.is_peak:
                     self.peaks.pop(peak.name_of(key)).close()
                 else:
@@ -184,13 +222,22 @@ class Cells:
                     worker.close()
                     outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
             self._stop(workers, outcomes)
-            self._rows(group, records, peaks, outcomes)
+            self._rows(group, walked, peaks, outcomes)
         finally:
             for worker in workers.values():
                 worker.close()
         self.folder.flush()
         self.folder.save_meta()
         return True
+
+    def _groups(self, workers: dict) -> dict:
+        """{the baseline's key: the keys timed next to it} of one size's workers."""
+        base, groups = base_of(self.settings.baseline), {}
+        for key in workers:
+            members = groups.setdefault(base(key), [])
+            if base(key) != key:
+                members.append(key)
+        return groups
 
     def _stop(self, workers: dict, outcomes: dict) -> None:
         for key, worker in workers.items():
@@ -203,29 +250,43 @@ class Cells:
                 self.folder.meta["impl_info"][str(worker.job.cell.series)] = \
                     outcomes[key].final.info
 
-    def _rows(self, group: list[Cell], records: list, peaks: dict, outcomes: dict) -> None:
-        values = round_values(records)
-        for rec in records:
+    def _rows(self, group: list[Cell], walked: Walked, peaks: dict, outcomes: dict) -> None:
+        kept = walked.kept
+        values = round_values(kept)
+        for rec in kept:
             if rec.key.is_peak:
                 self.peak_records.setdefault(peak.name_of(rec.key), []).append(rec)
         peak_gflops = {peak.name_of(key): {r: w.ready.flops_per_step / t / 1e9
                                            for r, t in values.get(key, {}).items()}
                        for key, w in peaks.items()}
-        ratios = speedups(group, values, self.settings.baseline)
+        ratios = speedups(group, walked.records, self.settings.baseline, walked.flags)
         for cell in group:
             key = Key.of(cell)
-            mine = [r for r in records if r.key == key]
+            mine = [r for r in kept if r.key == key]
             row = cell_row(cell, self.settings, outcomes[key], values.get(key, {}),
                            None, ratios.get(key), mine, peaks=peak_gflops)
             self.folder.add_cell(row, mine)
+        size = group[0].size.name
+        target = self.settings.policy.target
+        self.folder.meta.setdefault("weather", {})[size] = {
+            **walked.weather, "below_target": [label(k) for k in walked.below_target(target)]}
+        self.blocks.add(walked.records, walked.flags, size)
+
+    def _drop(self, item) -> None:
+        if (pending := self.pending.pop(item, None)) is not None:
+            pending.close()
 
     def _peak(self, name: str, job: Job) -> Worker | None:
         """The matmul-peak worker called `name` (peak.peak_jobs: a device's float32 peak, the
-        GPU's TF32 one), started once and timed in every round."""
+        GPU's TF32 one), started once (or taken from those pre-started) and timed in every
+        round."""
         if name not in self.peaks:
+            self._imports_done()
             try:
-                worker = Worker.start(job, self.group, self.env(job.device),
-                                      self.budget.timeout(self.settings.start_limit))
+                start_s = self.budget.timeout(self.settings.start_limit)
+                pending = self.pending.pop(f"peak:{name}", None)
+                worker = pending.ready(start_s) if pending else Worker.start(
+                    job, self.group, self.env(job.device), start_s)
             except NotReady as exc:
                 self.folder.meta["peak"][name] = {"status": exc.status, "reason": exc.reason}
                 return None
@@ -247,10 +308,15 @@ class Cells:
     def run_tta(self, goal: TtaGoal, available: dict) -> TtaRow:
         ok, why = available.get(str(goal.series), (True, ""))
         result = {"status": "unavailable", "reason": why}
+        pending = self.pending.pop(goal, None)
         if ok:
-            result = run_once(Job("tta", self.settings, goal=goal), self.group,
-                              self.env(goal.device),
-                              self.budget.timeout(self.settings.time_limit_s))
+            self._imports_done()
+            seconds = self.budget.timeout(self.settings.time_limit_s)
+            result = pending.result(seconds) if pending else run_once(
+                Job("tta", self.settings, goal=goal), self.group, self.env(goal.device),
+                seconds)
+        elif pending is not None:
+            pending.close()
         tta = goal.tta
         row = TtaRow(goal.impl, goal.mode, goal.device, goal.dtype, tta.dataset,
                      target=tta.target, max_epochs=tta.max_epochs, eval_every=tta.eval_every,
@@ -267,9 +333,14 @@ def probe(series, settings: RunSettings, group: Group, seconds: float) -> dict[s
     if not series:
         return {}
     # memory=True: no JAX GPU preallocation, since the check may run beside the probe.
-    env = cell_env(settings.threads, str(group.folder()), None, memory=True)
+    env = cell_env(settings.threads, str(group.folder()), None, memory=True,
+                   idle=settings.policy.idle_threads)
     return run_once(Job("probe", settings, series=tuple(series)), group, env,
                     seconds).get("available", {})
+
+
+def label(key: Key) -> str:
+    return f"{key.impl}/{key.mode} {key.device} {key.dtype} {key.size}"
 
 
 def _by_size(cells: list[Cell]) -> list[list[Cell]]:

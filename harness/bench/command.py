@@ -57,9 +57,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", action="store_true", help="render report.md at the end")
     parser.add_argument("--commits", metavar="A..B", help="run the profile at each commit of the"
                         " range, each in a git worktree (harness/bench/commits.py)")
+    parser.add_argument("--against", metavar="REV", help="time the working tree and REV side by"
+                        " side, series by series in adjacent blocks, and judge each as compare"
+                        " does: exit 1 when one is slower (harness/bench/duet.py)")
 
 
 def main(args) -> int:
+    if getattr(args, "against", None) is not None:  # a duet: harness/bench/duet.py
+        from harness.bench.duet import main as duet
+
+        return duet(args, create, _validate, render_report)
     if getattr(args, "commits", None):  # history over commits: harness/bench/commits.py
         _validate(args)
         from harness.bench.commits import run_commits
@@ -121,9 +128,11 @@ def create(args) -> tuple[RunFolder, RunSettings, Plan]:
                                  time_limit_s=args.time_limit or profile.time_limit_s,
                                  start_limit_s=args.time_limit or profile.start_limit_s)
     budget = {"threads": threads, "cpus": cpus,
-              "env": cell_env(threads, "<fresh dir per cell>", "cpu")}
+              "env": cell_env(threads, "<fresh dir per cell>", "cpu",
+                              idle=settings.policy.idle_threads)}
     if "gpu" in the_plan.devices():
-        budget["env_gpu"] = cell_env(threads, "<fresh dir per cell>", "gpu")
+        budget["env_gpu"] = cell_env(threads, "<fresh dir per cell>", "gpu",
+                                     idle=settings.policy.idle_threads)
     meta = {"kind": "cells", "profile": to_dict(profile), "options": options(args),
             "settings": to_dict(settings), "plan": to_dict(the_plan), "thread_budget": budget,
             "machine": machine.collect(str(REPO)), "peak": {}, "impl_info": {}, "runs": []}

@@ -4,16 +4,19 @@ kind of run (a size's cells, the scaling run's launches, the smoke's single roun
 
     records, failed, done = walk(subjects, Shuffled(rounds, random.Random(seed)), budget)
 
-A subject is anything with `block(samples, seconds) -> [Sample]` (harness/measure/pool.py's
-Worker) or `-> {Key: [Sample]}` (a data-parallel launch: one start, several sizes), and
-`wait_quiet() -> seconds`; tests pass fakes and a fake clock. After each block the next one
-waits until the subject that ran is quiet: its thread pools spin for a while after a block, and
-a block started meanwhile would share its cores with them (process.Child.wait_quiet).
+A subject is anything with `block(samples, seconds) -> Timed` (harness/measure/pool.py's
+Worker: the samples and the canary timed beside them), `-> [Sample]`, or `-> {Key: [Sample]}`
+(a data-parallel launch: one start, several sizes), and `wait_quiet() -> seconds`; tests pass
+fakes and a fake clock. After each block the next one waits until the subject that ran is
+quiet: its thread pools may spin for a while after a block, and a block started meanwhile
+would share its cores with them (harness/measure/quiet.py).
 
-A schedule says which subjects run in a round and in what order, and how many samples each
-block holds: `Shuffled` is a new random order every round. Finer schedules (the baseline and
-each series in adjacent blocks, A B B A; adaptive rounds that keep sampling the cells whose
-interval is still wide) are other schedules: the walker, the records and the rows stay.
+A schedule says which subjects run in a round and in what order (a subject may come several
+times in one round), and how many samples each block holds: `Shuffled` is a new random order
+every round; harness/bench/schedules.py's `Paired` puts each series next to its baseline
+(B S1 B S2 B ..., or A B / B A) and keeps sampling the series whose interval is still wide.
+Each block is one `Block` record: its round, its place in the round, when it started and the
+canary beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harness.bench.budget import Budget
-from harness.measure.records import Block, Key
+from harness.measure.records import Block, Key, Timed
 from harness.process import ChildError
 
 
@@ -58,42 +61,53 @@ class Shuffled:
 
 def walk(subjects: dict, schedule: Schedule, budget: Budget, limit: float | None = None,
          on_round: Callable[[int, list[Block], dict], None] = lambda done, records, failed: None,
-         clock: Callable[[], float] = time.monotonic) -> tuple[list[Block], dict, int]:
+         clock: Callable[[], float] = time.monotonic,
+         seconds: float | None = None) -> tuple[list[Block], dict, int]:
     """Walk the schedule's rounds over `subjects` ({key: subject}); (records, failed, rounds
     done). A subject that fails or hangs is dropped from later rounds and reported in `failed`
     ({key: ChildError}). A round starts only if the wall budget can hold one more round as
-    long as the last one; `on_round(done, records, failed)` after each (a scaling run writes
-    its tables there). `limit`: seconds a block may take (capped by the budget; None: the subject's own)."""
+    long as the last one, and (`seconds`: the rounds' own allowance) if the rounds so far and
+    one more as long as the last fit in it; `on_round(done, records, failed)` after each (the
+    adaptive schedule reads the precision reached there; a scaling run writes its tables).
+    `limit`: seconds a block may take (capped by the budget; None: the subject's own)."""
     alive = dict(subjects)
     records: list[Block] = []
     failed: dict = {}
-    done, last_round_s = 0, 0.0
+    done, last_round_s, start = 0, 0.0, clock()
     for order in schedule.rounds(lambda: list(alive)):
         if not alive or not budget.can_start() or budget.left() < last_round_s:
             break
+        if seconds is not None and done and clock() - start + last_round_s > seconds:
+            break
         t0 = clock()
         for position, key in enumerate(k for k in order if k in alive):
-            subject = alive[key]
-            seconds = None if limit is None else budget.timeout(limit)
+            subject = alive.get(key)
+            if subject is None:  # failed earlier in this round
+                continue
+            allowed = None if limit is None else budget.timeout(limit)
+            at = clock() - start
             try:
-                got = subject.block(schedule.samples(key), seconds)
+                got = subject.block(schedule.samples(key), allowed)
             except ChildError as exc:
                 failed[key] = exc
                 del alive[key]
                 continue
             settle = subject.wait_quiet()
+            canary = got.canary if isinstance(got, Timed) else ()
+            got = got.samples if isinstance(got, Timed) else got
             for k, samples in (got.items() if isinstance(got, dict) else [(key, got)]):
-                records.append(Block(k, done, position, tuple(samples), settle))
+                records.append(Block(k, done, position, tuple(samples), settle, canary, at))
         done, last_round_s = done + 1, clock() - t0
         on_round(done, records, failed)
     return records, failed, done
 
 
 def round_values(records: list[Block]) -> dict[Key, dict[int, float]]:
-    """{key: {round: median of that round's samples}}: the unit every statistic rests on."""
+    """{key: {round: median of that round's samples}} (a key timed several times in a round,
+    as a baseline between series is: the median of all its samples there)."""
     import statistics
 
-    out: dict = {}
+    by: dict = {}
     for rec in records:
-        out.setdefault(rec.key, {})[rec.round] = statistics.median(rec.seconds)
-    return out
+        by.setdefault(rec.key, {}).setdefault(rec.round, []).extend(rec.seconds)
+    return {k: {r: statistics.median(v) for r, v in rounds.items()} for k, rounds in by.items()}

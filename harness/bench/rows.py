@@ -1,16 +1,20 @@
-"""From a size's rounds to typed rows of the run folder: cells.csv, samples.csv, meta.json's peak.
+"""From a size's blocks to typed rows of the run folder: cells.csv, samples.csv, meta.json's peak.
 
-    values = round_values(records)                 # {Key: {round: seconds per step}}
-    ratios = speedups(group, values, baseline)     # {Key: Interval of t_base / t_cell, paired}
-    row = cell_row(cell, settings, outcome, values[key], None, ratios[key], records,
+    flags = disturbed(records, limit)              # harness/measure/weather.py: the canary
+    kept = [r for r in records if not flags[id(r)]]
+    values = round_values(kept)                    # {Key: {round: seconds per step}}
+    ratios = speedups(group, records, baseline, flags)   # {Key: Interval of t_base / t_cell}
+    row = cell_row(cell, settings, outcome, values[key], None, ratios[key], mine,
                    peaks={"gpu": {round: gflops}, "gpu-tf32": {...}})
 
-Every per-cell statistic rests on rounds: a cell's step time is the median of its
-round values, with a distribution-free interval; its speed-up over the run's baseline (a
+A cell's step time is the median of its round values (blocks the canary marked disturbed
+left out), with a distribution-free interval; its speed-up over the run's baseline (a
 setting: hand-written NumPy unless the profile names another series) is the median of the
-per-round ratios t_base / t_cell (the same round, so the same moment of the machine), with
-its interval; its share of the peak is taken against the peak measured in the same round, of
-its own matmul precision (a TF32 cell against a TF32 peak, never the float32 one).
+ratios t_base / t_cell of its pairs: each of its blocks with the baseline's blocks right
+next to it in the same round (harness/bench/pairs.py), so both halves of a ratio share the
+same few milliseconds of the machine; its share of the peak is taken against the peak
+measured in the same round, of its own matmul precision (a TF32 cell against a TF32 peak,
+never the float32 one).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import dataclasses
 
 import numpy as np
 
+from harness.bench.pairs import pairs, speedup_interval
 from harness.measure import peak, stats
 from harness.measure.records import Block, Key, Outcome, Ready
 from harness.measure.spec import Cell, RunSettings, Series
@@ -33,16 +38,26 @@ def baseline_key(cell: Cell, baseline: Series) -> Key:
     return Key(baseline.impl, baseline.mode, baseline.device, cell.dtype, cell.size.name)
 
 
-def speedups(group: list[Cell], values: dict, baseline: Series) -> dict:
-    """{key: Interval of t_base / t_cell over the rounds both ran} for every cell of one size
-    that has the baseline's cell (same dtype) beside it in the rounds."""
-    out = {}
+def base_of(baseline: Series):
+    """key -> the key of its baseline's cell (same dtype and size); None for the peak."""
+    def base(key: Key) -> Key | None:
+        if key.is_peak:
+            return None
+        return Key(baseline.impl, baseline.mode, baseline.device, key.dtype, key.size)
+    return base
+
+
+def speedups(group: list[Cell], records: list[Block], baseline: Series,
+             flags: dict[int, bool] | None = None) -> dict:
+    """{key: Interval of t_base / t_cell over its pairs} for every cell of one size that has
+    the baseline's cell (same dtype) beside it in the rounds (the baseline's own: 1)."""
+    found = pairs(records, base_of(baseline), flags)
+    wanted = {Key.of(c) for c in group}
+    out = {k: speedup_interval(v) for k, v in found.items() if k in wanted}
     for cell in group:
         key = Key.of(cell)
-        ratios = stats.paired_ratios(values.get(baseline_key(cell, baseline), {}),
-                                     values.get(key, {}))
-        if ratios:
-            out[key] = stats.median_interval(ratios)
+        if key == baseline_key(cell, baseline) and any(r.key == key for r in records):
+            out[key] = stats.Interval(1.0, 1.0, 1.0, 0, 1.0)
     return out
 
 

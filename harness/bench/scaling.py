@@ -15,8 +15,9 @@ same rules; jax's W = 1 (one process, one device) is the baseline of both its W 
 The all-reduce is timed apart where the engine allows (dataparallel/scaling.py).
 
 How: every round, every launch (one engine at one W, all sizes in it: one start-up) runs once,
-in a random order (seeded, recorded), so a slow minute of a shared machine hits every
-configuration alike. Its value in a round is the median of its plain blocks; the rows
+each engine's W = 1 launch right next to its W = 2 launches (A B, then B A the next round; the
+engines in a random order, seeded), so a slow minute of a shared machine hits both halves of
+a ratio alike. Its value in a round is the median of its plain blocks; the rows
 (harness/bench/scaling_rows.py) give the median over rounds with an interval, and the speed-up
 t(W=1) / t(W) paired by round. After each round both tables are rewritten atomically: an
 interrupted run keeps the rounds it finished (no --resume: start again). A launch that fails
@@ -31,16 +32,16 @@ numpy and jax engines' GPU rows say why they cannot run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-import random
 import time
 
 import dataparallel
 from dataparallel.scaling import time_many
 from harness.bench import profiles
 from harness.bench.budget import NO_BUDGET
+from harness.bench.engine import time_rounds
 from harness.bench.plan import Plan, plan
-from harness.bench.rounds import Shuffled, walk
 from harness.bench.scaling_rows import scaling_rows
 from harness.codec import to_dict
 from harness.errors import UsageError
@@ -110,6 +111,20 @@ class Launch:
         return 0.0  # its processes have exited
 
 
+def _groups(launches: dict) -> dict:
+    """{an engine's W = 1 launch: its W > 1 launches} (a launch with no W = 1: alone)."""
+    groups: dict = {}
+    for k in launches:
+        if k.workers == 1:
+            groups.setdefault(k, [])
+    for k in launches:
+        if k.workers != 1:
+            base = next((b for b in groups if (b.impl, b.mode, b.device, b.dtype) ==
+                         (k.impl, k.mode, k.device, k.dtype)), None)
+            groups.setdefault(base or k, []).extend([k] if base else [])
+    return groups
+
+
 def launch_of(cell: Cell) -> Key:
     return Key(cell.impl, cell.mode, cell.device, cell.dtype, "", cell.launch, cell.workers)
 
@@ -155,8 +170,12 @@ def measure(folder: RunFolder, settings: RunSettings, the_plan: Plan, group: Gro
         print(f"round {done}/{policy.rounds} done ({time.time() - started:.0f} s)", flush=True)
 
     try:
-        walk(launches, Shuffled(policy.rounds, random.Random(settings.seed),
-                                policy.samples_per_block), NO_BUDGET, on_round=on_round)
+        # The engine every run shares (harness/bench/engine.py): each engine's W = 1 launch
+        # next to its W = 2 launches, A B then B A; a fixed number of rounds (a launch is
+        # seconds: no adaptive rounds, no canary, which times a block inside one worker).
+        time_rounds(launches, _groups(launches), dataclasses.replace(
+            policy, pairing="alternate", max_rounds=None, canary_limit=None), NO_BUDGET, None,
+            settings.seed, on_round=on_round)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {folder.path} keeps the rounds it finished")
         raise

@@ -13,8 +13,15 @@ import os
 
 from harness.process import thread_env
 
+# Idle threads that do not spin (docs/timing.md): OpenBLAS's threads sleep as soon as a call
+# ends (a timeout of 2^4 cycles instead of 2^28, ~0.1 s, during which they kept a core busy),
+# and OpenMP's (torch's) wait passively. Set for every series alike, and recorded.
+IDLE = {"passive": {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"},
+        "default": {}}
 
-def cell_env(threads: int, cache_dir: str, device: str | None, memory: bool = False) -> dict:
+
+def cell_env(threads: int, cache_dir: str, device: str | None, memory: bool = False,
+             idle: str = "passive") -> dict:
     """Environment variables set for one cell (recorded in meta.json as the thread budget).
 
     Thread pools read these at import, so they must be set before the process
@@ -26,9 +33,10 @@ def cell_env(threads: int, cache_dir: str, device: str | None, memory: bool = Fa
     "gpu", and None: the probe): a size's GPU workers are alive together, and a second
     JAX worker would find three quarters of the memory taken (steady steps are timed the
     same: XLA's allocator keeps what it grew to). OPENBLAS_CORETYPE is left as the user
-    set it (recorded in meta.json).
+    set it (recorded in meta.json). `idle`: what idle threads do between blocks (IDLE).
     """
     env = thread_env(threads)
+    env.update(IDLE[idle])
     xla = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and "xla_cpu_multi_thread_eigen" not in xla:
         xla = (xla + " --xla_cpu_multi_thread_eigen=false").strip()

@@ -1,9 +1,12 @@
 """The parent's handle on a benchmark process (harness/measure/worker.py), typed both ways.
 
     w = Worker.start(job, group, env)           # set up, first call, warm-up: w.ready (Ready)
-    w.block(3)                                  # (Sample, Sample, Sample) or ChildError
+    w.block(3)                                  # Timed((Sample, Sample, Sample), canary) or ChildError
+    w.wait_quiet()                              # until its threads stop using a CPU
     w.stop()                                    # Final(status, final_loss, info)
     result = run_once(job, group, env)          # a one-shot job's reply (probe, tta, grads)
+    p = Pending.launch(job, group, env)         # pre-started: imports now, timed after "go"
+    w = p.ready()                               # (or p.result(seconds) for a one-shot job)
 
 Two limits, each named in its error (harness/process.py): start-up (the process starting,
 importing its framework, setting up, the first call with its compile, the warm-up:
@@ -15,11 +18,14 @@ and goes on. The child's whole process group dies with close().
 
 from __future__ import annotations
 
+import dataclasses
+import select
 import sys
 
 from harness import process
 from harness.codec import from_dict, to_dict
-from harness.measure.records import Final, Ready, Sample
+from harness.measure import quiet
+from harness.measure.records import Final, Ready, Sample, Timed
 from harness.measure.spec import Job
 from harness.process import ChildError, Group, Limit
 
@@ -39,11 +45,73 @@ class NotReady(ChildError):
         self.ready = ready or Ready()
 
 
-def _start(job: Job, group: Group, env: dict) -> process.Child:
+def _start(job: Job, group: Group, env: dict, cwd=None) -> process.Child:
+    """`cwd`: the tree whose worker runs (default: this one). `python -m` puts it first on
+    sys.path, so another revision's checkout runs its own harness and implementations."""
     child = group.start(WORKER, env=env, threads=job.settings.threads, cpus=job.settings.cpus,
-                        channel=True, unset=UNSET_VARS)
+                        channel=True, unset=UNSET_VARS, cwd=cwd or process.REPO)
     child.send(to_dict(job))
     return child
+
+
+class Pending:
+    """A pre-started process (Job.wait): importing its framework, or imported and waiting for
+    "go"; nothing of it is timed until then. Its import overlaps with whatever the parent does
+    meanwhile (the run's check): the start-up cost moves off the run's critical path.
+
+        pending = Pending.launch(job, group, env)     # returns at once
+        worker = pending.ready()                      # a served job: "go", then Ready
+        result = pending.result(seconds)              # a one-shot job: "go", then its reply
+    """
+
+    def __init__(self, child: process.Child, job: Job):
+        self.child, self.job, self.said = child, job, None
+
+    @classmethod
+    def launch(cls, job: Job, group: Group, env: dict, cwd=None) -> Pending:
+        return cls(_start(dataclasses.replace(job, wait=True), group, env, cwd), job)
+
+    def imported(self, start_s: float | None = None) -> dict:
+        """Wait for the import to end: its reply ({"status": "imported" | "unavailable" |
+        "failed", ...}); a crash or a hang is a "failed" or "timeout" reply, never raised."""
+        if self.said is None:
+            limit = Limit(start_s or self.job.settings.start_limit, START)
+            try:
+                self.said = self.child.receive(limit)
+            except ChildError as exc:
+                self.said = {"status": exc.status, "reason": exc.reason}
+        return self.said
+
+    def ready(self, start_s: float | None = None) -> Worker:
+        """Say "go" and wait until set up and warm (the import already done); NotReady when
+        it cannot be."""
+        said = self.imported(start_s)
+        if said.get("status") != "imported":
+            self.child.close()
+            facts = {k: v for k, v in said.items() if k in Ready.__dataclass_fields__}
+            raise NotReady(said.get("status") if said.get("status") in (
+                "unavailable", "timeout") else "failed",
+                str(said.get("reason", f"unexpected reply {said}")), from_dict(Ready, facts))
+        try:
+            self.child.send({"op": "go"})
+        except ChildError as exc:
+            raise NotReady(exc.status, exc.reason) from None
+        return Worker._ready(self.child, self.job, start_s)
+
+    def result(self, seconds: float) -> dict:
+        """A one-shot job's reply after "go" (as run_once's)."""
+        said = self.imported(seconds)
+        try:
+            if said.get("status") != "imported":
+                return said
+            return self.child.ask({"op": "go"}, Limit(seconds, f"a {self.job.kind} job"))
+        except ChildError as exc:
+            return {"status": exc.status, "reason": exc.reason}
+        finally:
+            self.child.close()
+
+    def close(self) -> None:
+        self.child.close()
 
 
 class Worker:
@@ -52,9 +120,14 @@ class Worker:
         self.work = Limit(job.settings.time_limit_s, WORK)
 
     @classmethod
-    def start(cls, job: Job, group: Group, env: dict, start_s: float | None = None) -> Worker:
-        """Start a worker and wait until it is set up and warm; NotReady when it is not."""
-        child = _start(job, group, env)
+    def start(cls, job: Job, group: Group, env: dict, start_s: float | None = None,
+              cwd=None) -> Worker:
+        """Start a worker (in the tree `cwd`, default this one) and wait until it is set up and
+        warm; NotReady when it is not."""
+        return cls._ready(_start(job, group, env, cwd), job, start_s)
+
+    @classmethod
+    def _ready(cls, child: process.Child, job: Job, start_s: float | None) -> Worker:
         try:
             reply = child.receive(Limit(start_s or job.settings.start_limit, START))
         except ChildError as exc:
@@ -72,17 +145,24 @@ class Worker:
                            from_dict(Ready, facts))
         return cls(child, job, from_dict(Ready, reply))
 
-    def block(self, samples: int, seconds: float | None = None) -> tuple[Sample, ...]:
-        """Time `samples` samples (each steps_per_sample steps and one sync)."""
+    def block(self, samples: int, seconds: float | None = None, canary: bool = True) -> Timed:
+        """Time `samples` samples (each steps_per_sample steps and one sync), and the canary
+        just before and after them (harness/measure/canary.py)."""
         limit = self.work if seconds is None else Limit(seconds, WORK)
-        reply = self.child.ask({"op": "block", "samples": samples}, limit)
+        self.child.send({"op": "block", "samples": samples, "canary": canary})
+        if not _idle_until_reply(self.child, limit.seconds):
+            self.close()
+            raise limit.error()
+        reply = self.child.receive(limit)
         if "samples" not in reply:
             self.close()
             raise ChildError("failed", reply.get("reason", f"unexpected reply {reply}"))
-        return tuple(Sample(float(x)) for x in reply["samples"])
+        return Timed(tuple(Sample(float(x)) for x in reply["samples"]),
+                     tuple(float(x) for x in reply.get("canary") or () if x is not None))
 
     def wait_quiet(self) -> float:
-        return self.child.wait_quiet()
+        """Wait until the worker's threads stop using a CPU (harness/measure/quiet.py)."""
+        return quiet.wait(self.child)
 
     def stop(self, seconds: float | None = None) -> Final:
         """The final loss and the implementation's info; the process then exits."""
@@ -98,10 +178,25 @@ class Worker:
         self.child.close()
 
 
-def run_once(job: Job, group: Group, env: dict, seconds: float) -> dict:
+def _idle_until_reply(child: process.Child, seconds: float) -> bool:
+    """Sleep in select() until the worker's reply can be read (or `seconds` pass). The
+    child's receive() looks for the child's descendants between reads (a scan of /proc that
+    costs ~3 ms of a core here); done while the block runs, that scan would share the
+    machine with it. After this, receive() finds the reply waiting. False: nothing came in
+    `seconds` (the block's limit passed)."""
+    fd = getattr(child, "_from", None)
+    if fd is None or getattr(child, "_buffer", b""):
+        return True  # no pipe to watch (a test's child), or a reply already read
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    except (OSError, ValueError):
+        return True  # receive() says what went wrong
+
+
+def run_once(job: Job, group: Group, env: dict, seconds: float, cwd=None) -> dict:
     """A one-shot job (probe, tta, grads) in a fresh worker: its reply, or {"status": "failed"
     | "timeout", "reason": ...}; never raises for the child's sake."""
-    child = _start(job, group, env)
+    child = _start(job, group, env, cwd)
     try:
         return child.receive(Limit(seconds, f"a {job.kind} job (start-up included)"))
     except ChildError as exc:

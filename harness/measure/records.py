@@ -1,8 +1,8 @@
 """What a benchmark process measures, as frozen records: from the worker to the store to the report.
 
     ready = from_dict(Ready, reply)            # a worker set up and warm (harness/measure/pool.py)
-    block = Block(key, round=3, position=1, samples=(Sample(2.1e-4), Sample(2.0e-4)))
-    row = block.rows()                         # samples.csv / scaling_samples.csv rows of it
+    block = Block(key, round=3, position=1, samples=(Sample(2.1e-4), Sample(2.0e-4)),
+                  canary=(5.1e-5, 5.0e-5))    # the canary timed beside it, in the same worker
 
 One record type for a timed block, whatever ran it: a cell's long-lived worker (one sample per
 `samples_per_block`, seconds per step only), a data-parallel launch (one sample per plain block,
@@ -30,6 +30,7 @@ class Key:
     size: str  # the size's name
     launch: str = ""  # data parallel: how the workers start (mpiexec, torchrun, processes, ...)
     workers: int = 1
+    side: str = ""  # bench --against: "A" (the revision) or "B" (the working tree); else ""
 
     @classmethod
     def of(cls, cell) -> Key:
@@ -61,19 +62,38 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Timed:
+    """What one block request returns: its samples, and the canary timed in the same worker
+    just before and just after them (seconds per canary call; empty where no canary ran)."""
+
+    samples: tuple[Sample, ...]
+    canary: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class Block:
-    """One block of one key in one round: its samples, its place in the round's order, and how
-    long its threads kept a core busy afterwards (waited out before the next block)."""
+    """One block of one key in one round: its samples, its place in the round's order, how
+    long its threads kept a core busy afterwards (waited out before the next block), the
+    canary timed beside it, and when it started (seconds since its size's rounds began)."""
 
     key: Key
     round: int
     position: int
     samples: tuple[Sample, ...]
     settle_s: float | None = None
+    canary: tuple[float, ...] = ()  # seconds per canary call, before and after the block
+    at: float | None = None  # the parent's clock at its start, from the walk's start
 
     @property
     def seconds(self) -> list[float]:
         return [s.seconds_per_step for s in self.samples]
+
+    @property
+    def value(self) -> float:
+        """The block's value: the median of its samples (the unit every statistic rests on)."""
+        import statistics
+
+        return statistics.median(self.seconds)
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,8 @@ class Ready:
     key: str | None = None  # the peak's name in meta.json's peak: "gpu", "gpu-tf32" (peak.peak_key)
     blas: tuple[dict, ...] = ()  # the BLAS pools the worker ran with (threadpoolctl)
     info: dict = field(default_factory=dict)  # the implementation's info() (the peak's)
+    protocol: int | None = None  # the worker protocol it speaks (worker.PROTOCOL; None: older)
+    canary_s: float | None = None  # the canary's seconds per call when the worker was ready
 
 
 @dataclass(frozen=True)

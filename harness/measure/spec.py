@@ -175,6 +175,9 @@ class Job:
     goal: TtaGoal | None = None  # tta
     series: tuple[Series, ...] = ()  # probe: whose availability to report
     device: str | None = None  # peak: which device's matmul peak to measure
+    # Pre-started: import the framework, reply "imported" and wait for "go" before anything
+    # is timed (harness/measure/worker.py), so imports overlap with the run's check.
+    wait: bool = False
 
     def __post_init__(self):
         if self.kind not in JOB_KINDS:

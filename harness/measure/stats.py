@@ -122,6 +122,20 @@ def shift_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
                     float(np.exp(d[m * n - c])), min(m, n), float(coverage))
 
 
+def verdict(ratio: Interval, min_effect: float, confidence: float) -> tuple[str, str]:
+    """compare's verdict on a B/A interval (harness/report/compare.py; bench --against):
+    "slower" only when the whole interval lies above 1 + min_effect, "faster" only when it
+    lies below 1 / (1 + min_effect), else "same" (with a note when it is a clear change
+    under the minimum, or when too few units could reach the confidence asked for)."""
+    if ratio.confidence < confidence:
+        return "same", f"too few rounds for a {confidence:.0%} interval"
+    if ratio.low > 1 + min_effect:
+        return "slower", ""
+    if ratio.high < 1 / (1 + min_effect):
+        return "faster", ""
+    return "same", "" if ratio.contains(1) else "a clear change, but under the minimum"
+
+
 def _u_counts(m: int, n: int) -> np.ndarray:
     """How many of the C(m+n, m) rank orders give each Mann-Whitney U = 0 .. mn."""
     # f(i, j, u) = f(i-1, j, u-j) + f(i, j-1, u): the largest value is from the first

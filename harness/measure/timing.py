@@ -20,25 +20,38 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+PAIRINGS = ("between", "alternate", "shuffled")
+
 
 @dataclass(frozen=True)
 class Policy:
     """How every cell of a run is timed: warmed up once, then one block per round.
 
     A block is `samples_per_block` samples; a sample is `steps_per_sample` steps (calibrated
-    per cell so that it lasts at least `sample_s`) followed by one sync. Each round times
-    every cell once, in a new random order (harness/bench/rounds.py), so drift and bursts
-    on a shared machine hit every series alike; the round is the unit of evidence.
+    per cell so that it lasts at least `sample_s`) followed by one sync. In each round every
+    series is timed next to its baseline (`pairing`, harness/bench/schedules.py: "between",
+    the baseline between every two series; "alternate", A B then B A; "shuffled", the rounds
+    of issue 17, a random order and no adjacency), the canary beside every block
+    (`canary_limit`: a block whose canary reads over this times its worker's level is
+    discarded; None: no canary). After `rounds` rounds only the series whose interval is
+    still wider than `target` (relative half-width) keep going, up to `max_rounds` or
+    `rounds_s` seconds of rounds per size, whichever comes first. docs/timing.md says why.
     """
 
     warmup_steps: int = 10  # same fixed count for every framework (caches, allocator, JIT paths)
     sample_s: float = 0.010  # a sample lasts at least this: far above the timer's resolution
-    samples_per_block: int = 3  # a round's value for a cell is the median of its samples
-    rounds: int = 10  # 9 or more: a distribution-free 95% interval for a median needs 9
+    samples_per_block: int = 3  # a block's value for a cell is the median of its samples
+    rounds: int = 10  # at least; 9 or more: a distribution-free 95% interval of a median
     warmup_max_s: float = 2.0  # a very slow step ends the warm-up early
     # Data-parallel launches time a fixed number of steps per sample, by size name (their
     # workers are not calibrated); empty: calibrated to sample_s, as every cell is.
     block_steps: tuple[tuple[str, int], ...] = ()
+    max_rounds: int | None = None  # adaptive rounds up to this (None: exactly `rounds`)
+    target: float = 0.05  # a series stops once its 95% interval's half-width is under this
+    rounds_s: float | None = None  # seconds of rounds per size at most (None: no limit)
+    canary_limit: float | None = 1.3  # discard a block whose canary read over this x level
+    pairing: str = "between"  # one of PAIRINGS
+    idle_threads: str = "passive"  # harness/measure/launch.py's IDLE: passive or default
 
     def __post_init__(self):
         if not (self.warmup_steps >= 0 and self.sample_s > 0 and self.warmup_max_s > 0):
@@ -47,6 +60,21 @@ class Policy:
             raise ValueError("samples_per_block and rounds must be at least 1")
         if any(steps < 1 for _, steps in self.block_steps):
             raise ValueError("block_steps must be at least 1 per size")
+        if self.max_rounds is not None and self.max_rounds < self.rounds:
+            raise ValueError(f"max_rounds ({self.max_rounds}) must be at least rounds"
+                             f" ({self.rounds})")
+        if not (self.target > 0 and (self.rounds_s is None or self.rounds_s > 0)):
+            raise ValueError("target > 0 and rounds_s > 0 (or None) required")
+        if self.canary_limit is not None and not self.canary_limit > 1:
+            raise ValueError(f"canary_limit must be over 1 (or None), got {self.canary_limit}")
+        if self.idle_threads not in ("passive", "default"):
+            raise ValueError(f"idle_threads {self.idle_threads!r}: passive or default")
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"pairing {self.pairing!r} is not one of {', '.join(PAIRINGS)}")
+
+    @property
+    def at_most(self) -> int:
+        return self.max_rounds or self.rounds
 
     def target_sample_s(self, resolution: float = 1e-9) -> float:
         """Sample length: at least sample_s and 1000x the clock resolution."""

@@ -29,6 +29,7 @@ from harness.report.load import load
 from harness.report.outcomes import sec_memory, sec_peer, sec_tta
 from harness.report.setup import sec_not_run, sec_setup
 from harness.report.speed import sec_speed
+from harness.report.weather import sec_weather
 from harness.store import CELLS, META, REPORT, SCALING, atomic_write
 
 RUN_FILES = (META, CELLS, SCALING)  # a folder holding one is a run's: never another's --out
@@ -47,6 +48,7 @@ SECTIONS = [
     ("Gradient agreement", sec_gradients),
     ("Training agreement", sec_training),
     ("Speed", sec_speed),
+    ("Noise weather", sec_weather),
     ("Compile cost", sec_compile),
     ("Share of the machine's peak, and per-call overhead", sec_peak),
     ("Time to accuracy", sec_tta),

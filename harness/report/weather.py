@@ -1,0 +1,72 @@
+"""The report's noise-weather section: what the machine was like while this run measured, and
+the precision each size's speed-ups reached, in one short table, so a reader knows whether to
+trust the run.
+
+Read from meta.json's `weather` (one entry per size, written by harness/bench/engine.py: the
+canary's verdicts, episodes, steal, rounds) and cells.csv's speed-up intervals; a run made
+before the weather was recorded says so in one line.
+"""
+
+from __future__ import annotations
+
+import math
+
+from harness.report.load import RunData
+
+
+def _pct(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0%}"
+
+
+def _ms(x) -> str:
+    return "-" if x is None else f"{x * 1e3:.0f} ms"
+
+
+def _widths(run: RunData, size: str) -> list[float]:
+    c = run.cells
+    if c is None or not {"speedup", "speedup_low", "speedup_high"} <= set(c.columns):
+        return []
+    mine = c[(c["size"].astype(str) == size) & (c["status"] == "ok")]
+    out = []
+    for _, r in mine.iterrows():
+        s, lo, hi = r["speedup"], r["speedup_low"], r["speedup_high"]
+        if s and s > 0 and lo == lo and hi == hi and not (lo == hi == s == 1.0):
+            out.append((hi - lo) / 2 / s)
+    return out
+
+
+def sec_weather(run: RunData) -> str:
+    weather = run.meta.get("weather") or {}
+    if not weather:
+        return ("_This run recorded no noise weather (it was measured before the canary and"
+                " the paired rounds of docs/timing.md)._")
+    any_size = next(iter(weather.values()))
+    target = any_size.get("target")
+    head = ("| size | rounds | blocks | discarded | episodes (median, longest) | steal |"
+            " others' CPU | speed-ups at the target | widest |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    for size, w in weather.items():
+        widths = _widths(run, size)
+        at = sum(x <= (target or 0.10) for x in widths)
+        eps = w.get("episodes")
+        eps_text = "-" if eps is None else (f"{eps} ({_ms(w.get('episode_median_s'))},"
+                                            f" {_ms(w.get('episode_longest_s'))})" if eps else "0")
+        lines.append(f"| {size} | {w.get('rounds', '-')} | {w.get('blocks', '-')} |"
+                     f" {_pct(w.get('discarded_share'))} | {eps_text} |"
+                     f" {_pct(w.get('steal_share'))} | {_pct(w.get('others_share'))} |"
+                     f" {f'{at} of {len(widths)}' if widths else '-'} |"
+                     f" {'-' if not widths else f'+-{max(widths):.0%}'} |")
+    below = [c for w in weather.values() for c in w.get("below_target") or []]
+    text = [f"Each series was timed in blocks next to its baseline's (pairing"
+            f" `{any_size.get('pairing', '?')}`), a canary timed beside every block; a block"
+            f" whose canary read over {any_size.get('canary_limit')}x its worker's level ran in"
+            " one of the machine's slow episodes and was discarded (kept in `blocks.csv`), and"
+            f" rounds went on for the series whose {any_size.get('confidence', 0.95):.0%} interval"
+            " was still wider than"
+            f" +-{target or 0:.0%}. _Episodes_: runs of discarded blocks in time; _steal_: the"
+            " hypervisor's share of CPU time during the rounds; _others' CPU_: the share that"
+            " processes outside this run used meanwhile.", "", *lines]
+    if below:
+        text += ["", f"Not at the target when the rounds ended (budget or round limit):"
+                     f" {', '.join(below)}."]
+    return "\n".join(text)
