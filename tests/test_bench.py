@@ -23,8 +23,8 @@ import pytest
 from harness import cli
 from harness.bench import command as bench
 from harness.bench import profiles
-from harness.bench.cells import Cells, series_of
-from harness.bench.plan import Plan
+from harness.bench.cells import Cells
+from harness.bench.plan import Plan, series_of
 from harness.bench.progress import Progress
 from harness.codec import from_dict, to_dict
 from harness.measure.records import Final, Ready, Sample
@@ -304,11 +304,12 @@ def test_every_profile_plans_and_runs_end_to_end_on_fake_workers(name, tmp_path,
     """The whole engine for each profile (full included): plan, folder, probe, every size's
     workers walked in its rounds, the peak, time to accuracy, rows, meta; only the workers are
     fakes (tests/test_gpu_branches.py and the cases above run real ones)."""
-    from harness.bench import cells
+    from harness.bench import cells, prestart
 
-    monkeypatch.setattr(cells, "Worker", FakeWorker)
-    monkeypatch.setattr(cells, "Pending", FakePending)
-    monkeypatch.setattr(cells, "run_once", _fake_once)
+    for module in (cells, prestart):
+        monkeypatch.setattr(module, "Worker", FakeWorker)
+        monkeypatch.setattr(module, "run_once", _fake_once)
+    monkeypatch.setattr(prestart, "Pending", FakePending)
     assert cli.main(["bench", "--profile", name, "--no-check", "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.iterdir()
     done = RunFolder.open(path)

@@ -20,21 +20,22 @@ import time
 
 from harness.bench.blocks import BlockLog
 from harness.bench.budget import NO_BUDGET, Budget
-from harness.bench.checkrun import CheckRun
+from harness.bench.checkrun import CheckRun, check_done
 from harness.bench.engine import Walked, time_rounds
+from harness.bench.plan import by_size, series_of, size_seed, tta_key
+from harness.bench.prestart import Prestart
 from harness.bench.progress import Progress
 from harness.bench.rounds import round_values
 from harness.bench.rows import base_of, cell_row, peak_summary, speedups
 from harness.measure import machine, peak
 from harness.measure.launch import cell_env
-from harness.measure.pool import NotReady, Pending, Worker, run_once
+from harness.measure.pool import NotReady, Worker, run_once
 from harness.measure.records import Key, Outcome
-from harness.measure.spec import Cell, Job, RunSettings, Series, TtaGoal
+from harness.measure.spec import Cell, Job, RunSettings, TtaGoal
 from harness.process import ChildError, Group
-from harness.store import CHECK, CellKey, RunFolder, TtaKey, TtaRow, read_json
+from harness.store import CellKey, RunFolder, TtaRow
 
 MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
-PRESTART = 32  # processes pre-started at most (each holds its framework's memory meanwhile)
 
 
 def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) -> None:
@@ -52,7 +53,7 @@ def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) 
     print(f"run folder: {folder.path}  ({len(cells)} cells, {len(goals)} time-to-accuracy runs)")
     run = Cells(folder, settings, budget, group)
     try:
-        if settings.check and not _check_done(folder):
+        if settings.check and not check_done(folder):
             check = CheckRun(folder, settings, plan, budget, group)
             run.prestart(cells, goals)  # their imports alongside the check: nothing is timed
             # Alongside the check: neither is being timed.
@@ -85,16 +86,6 @@ def measure(args, folder: RunFolder, settings: RunSettings, plan, group: Group) 
     print(f"done in {time.time() - started:.0f} s: {folder.path}")
 
 
-def _check_done(folder: RunFolder) -> bool:
-    """check.json is there and complete (a check cut short by the wall budget or a crash is
-    redone by --resume)."""
-    try:
-        report = read_json(folder.path, CHECK)
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and report.get("ok") is not None and not report.get("error")
-
-
 class Cells:
     def __init__(self, folder: RunFolder, settings: RunSettings, budget: Budget = NO_BUDGET,
                  group: Group | None = None):
@@ -104,7 +95,8 @@ class Cells:
         self.peaks: dict[str, Worker] = {}
         self.peak_records: dict[str, list] = {}
         self.blocks = BlockLog(folder)  # blocks.csv: every block, its canary, kept or not
-        self.pending: dict = {}  # cell, goal or device -> a pre-started process (Pending)
+        # cell, goal or "peak:NAME" -> a process started ahead (harness/bench/prestart.py)
+        self.ahead = Prestart(self.group, self.env, lambda s: self.budget.timeout(s))
 
     def env(self, device: str | None, memory: bool = False) -> dict:
         """A cell's environment, with a fresh compile cache: its first call is cold."""
@@ -113,27 +105,13 @@ class Cells:
 
     def prestart(self, cells: list[Cell], goals: list[TtaGoal]) -> None:
         """Launch the CPU cells' workers, the CPU peak's and the time-to-accuracy processes
-        now (at most PRESTART of them, in plan order): each imports its framework and waits.
-        Nothing is timed until every one of them has imported (`_imports_done`), so their
-        imports overlap with the check and with each other, never with a timing; import_s is
-        then a start-up cost measured alongside the others, not a timing. GPU workers start
-        when their size comes (the gpu profile's order is its own)."""
-        wanted: list = ["peak:cpu"] if any(c.device == "cpu" for c in cells) else []
-        wanted += [c for c in cells if c.device == "cpu"] + [g for g in goals
-                                                              if g.device == "cpu"]
-        for item in wanted[:PRESTART]:
-            if item == "peak:cpu":
-                job = Job("peak", self.settings, device="cpu")
-            elif isinstance(item, Cell):
-                job = Job("time", self.settings, cell=item)
-            else:
-                job = Job("tta", self.settings, goal=item)
-            self.pending[item] = Pending.launch(job, self.group, self.env("cpu"))
-
-    def _imports_done(self) -> None:
-        """Wait until no pre-started process is still importing (before anything is timed)."""
-        for p in self.pending.values():
-            p.imported(self.budget.timeout(self.settings.start_limit))
+        now, in plan order: each imports its framework and waits (harness/bench/prestart.py).
+        GPU workers start when their size comes (the gpu profile's order is its own)."""
+        jobs = {"peak:cpu": Job("peak", self.settings, device="cpu")} \
+            if any(c.device == "cpu" for c in cells) else {}
+        jobs.update({c: Job("time", self.settings, cell=c) for c in cells if c.device == "cpu"})
+        jobs.update({g: Job("tta", self.settings, goal=g) for g in goals if g.device == "cpu"})
+        self.ahead.launch(jobs)
 
     def probe(self, series) -> dict[str, list]:
         """available() of every series, in one process: {"impl/mode/device": [ok, reason]}."""
@@ -146,7 +124,7 @@ class Cells:
         wall budget left unstarted: {"cells": [key...], "tta": [key...]}."""
         left = {"cells": [], "tta": []}
         try:
-            for group in _by_size(cells):
+            for group in by_size(cells):
                 if not self.budget.can_start() or not self.run_size(group, available, progress):
                     left["cells"] += [list(CellKey.of(c)) for c in group]
         finally:
@@ -159,8 +137,7 @@ class Cells:
             row = self.run_tta(goal, available)
             self.folder.flush()
             progress.done(row.status, row.seconds, unit="s total")
-        for item in list(self.pending):  # what a spent budget left unstarted
-            self._drop(item)
+        self.ahead.close()  # what a spent budget left unstarted
         return left
 
     def _start(self, cell: Cell, available: dict, progress: Progress) -> Worker | Outcome | None:
@@ -168,18 +145,15 @@ class Cells:
         wall budget is spent."""
         ok, why = available.get(str(cell.series), (True, ""))
         if not ok:
-            self._drop(cell)
+            self.ahead.drop(cell)
             return Outcome("unavailable", why)
         if not self.budget.can_start():
             return None
         progress.start(f"start {cell}")
-        self._imports_done()
+        self.ahead.imported(self.settings.start_limit)
         try:
-            start_s = self.budget.timeout(self.settings.start_limit)
-            pending = self.pending.pop(cell, None)
-            worker = pending.ready(start_s) if pending else Worker.start(
-                Job("time", self.settings, cell=cell), self.group, self.env(cell.device),
-                start_s)
+            worker = self.ahead.worker(cell, Job("time", self.settings, cell=cell),
+                                       self.budget.timeout(self.settings.start_limit))
         except NotReady as exc:
             progress.done(exc.status, None)
             return Outcome(exc.status, exc.reason, exc.ready)
@@ -206,7 +180,7 @@ class Cells:
             progress.start(f"{len(workers)} cells of size {group[0].size.name}: "
                            f"{policy.rounds}-{policy.at_most} rounds")
             walked = time_rounds({**workers, **peaks}, self._groups(workers), policy,
-                                 self.budget, limit, _seed(group), extras=tuple(peaks),
+                                 self.budget, limit, size_seed(group), extras=tuple(peaks),
                                  base_of=base_of(self.settings.baseline))
             done = walked.rounds
             # Cut short by the wall budget: keep the size if it has the rounds a 95% interval
@@ -272,21 +246,15 @@ class Cells:
             **walked.weather, "below_target": [label(k) for k in walked.below_target(target)]}
         self.blocks.add(walked.records, walked.flags, size)
 
-    def _drop(self, item) -> None:
-        if (pending := self.pending.pop(item, None)) is not None:
-            pending.close()
-
     def _peak(self, name: str, job: Job) -> Worker | None:
         """The matmul-peak worker called `name` (peak.peak_jobs: a device's float32 peak, the
         GPU's TF32 one), started once (or taken from those pre-started) and timed in every
         round."""
         if name not in self.peaks:
-            self._imports_done()
+            self.ahead.imported(self.settings.start_limit)
             try:
-                start_s = self.budget.timeout(self.settings.start_limit)
-                pending = self.pending.pop(f"peak:{name}", None)
-                worker = pending.ready(start_s) if pending else Worker.start(
-                    job, self.group, self.env(job.device), start_s)
+                worker = self.ahead.worker(f"peak:{name}", job,
+                                           self.budget.timeout(self.settings.start_limit))
             except NotReady as exc:
                 self.folder.meta["peak"][name] = {"status": exc.status, "reason": exc.reason}
                 return None
@@ -308,15 +276,12 @@ class Cells:
     def run_tta(self, goal: TtaGoal, available: dict) -> TtaRow:
         ok, why = available.get(str(goal.series), (True, ""))
         result = {"status": "unavailable", "reason": why}
-        pending = self.pending.pop(goal, None)
         if ok:
-            self._imports_done()
-            seconds = self.budget.timeout(self.settings.time_limit_s)
-            result = pending.result(seconds) if pending else run_once(
-                Job("tta", self.settings, goal=goal), self.group, self.env(goal.device),
-                seconds)
-        elif pending is not None:
-            pending.close()
+            self.ahead.imported(self.settings.start_limit)
+            result = self.ahead.result(goal, Job("tta", self.settings, goal=goal),
+                                       self.budget.timeout(self.settings.time_limit_s))
+        else:
+            self.ahead.drop(goal)
         tta = goal.tta
         row = TtaRow(goal.impl, goal.mode, goal.device, goal.dtype, tta.dataset,
                      target=tta.target, max_epochs=tta.max_epochs, eval_every=tta.eval_every,
@@ -341,23 +306,3 @@ def probe(series, settings: RunSettings, group: Group, seconds: float) -> dict[s
 
 def label(key: Key) -> str:
     return f"{key.impl}/{key.mode} {key.device} {key.dtype} {key.size}"
-
-
-def _by_size(cells: list[Cell]) -> list[list[Cell]]:
-    groups: dict[str, list[Cell]] = {}
-    for cell in cells:  # the plan's order: the profile's order of sizes
-        groups.setdefault(cell.size.name, []).append(cell)
-    return list(groups.values())
-
-
-def _seed(group: list[Cell]) -> int:
-    """A fixed seed per size: the round orders are reproducible, and recorded anyway."""
-    return sum(ord(ch) for ch in group[0].size.name)
-
-
-def tta_key(goal: TtaGoal) -> TtaKey:
-    return TtaKey(goal.impl, goal.mode, goal.device, goal.dtype, goal.tta.dataset)
-
-
-def series_of(cells, goals) -> set[Series]:
-    return {c.series for c in cells} | {g.series for g in goals}

@@ -28,7 +28,7 @@ from harness.bench.plan import Plan
 from harness.measure import gpu_checks
 from harness.measure.spec import RunSettings, Series
 from harness.process import Child, ChildError, Group, Limit
-from harness.store import CHECK, RunFolder
+from harness.store import CHECK, RunFolder, read_json
 
 # The slow parts of a GPU check (cold torch.compile / CUDA-graph compiles of every
 # dtype x loss x activation): each checked in a process of its own, beside the rest.
@@ -233,3 +233,13 @@ def merge_checks(parts: list[dict], seconds: float, shards: list[dict] | None = 
     if shards is not None:
         report["shards"] = shards
     return report
+
+
+def check_done(folder: RunFolder) -> bool:
+    """check.json is there and complete (a check cut short by the wall budget or a crash is
+    redone by --resume)."""
+    try:
+        report = read_json(folder.path, CHECK)
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and report.get("ok") is not None and not report.get("error")

@@ -37,9 +37,10 @@ from harness import process
 from harness.bench import profiles
 from harness.bench.blocks import BlockLog
 from harness.bench.budget import Budget
-from harness.bench.cells import Cells, _by_size, _seed, label, series_of
+from harness.bench.cells import Cells, label
 from harness.bench.engine import time_rounds
 from harness.bench.pairs import half_width, pairs, ratio_interval
+from harness.bench.plan import by_size, series_of, size_seed
 from harness.bench.revisions import Repo
 from harness.bench.rounds import round_values
 from harness.bench.rows import cell_row, speedups
@@ -142,7 +143,7 @@ class Duet:
         limit = self.budget.timeout(self.settings.start_limit)
         available = {side: self._probe(series, side, limit) for side in ("A", "B")}
         try:
-            for group in _by_size(list(plan.cells)):
+            for group in by_size(list(plan.cells)):
                 if not self.budget.can_start():
                     print(f"wall budget spent: size {group[0].size.name} not run")
                     continue
@@ -216,7 +217,7 @@ class Duet:
                                          target=TARGET, max_rounds=max(
                                              self.settings.policy.at_most, 40))
             walked = time_rounds({**workers, **peaks}, pairs_of, policy, self.budget,
-                                 self.settings.time_limit_s, _seed(group), extras=tuple(peaks),
+                                 self.settings.time_limit_s, size_seed(group), extras=tuple(peaks),
                                  confidence=CONFIDENCE)
             print(f"size {group[0].size.name}: {walked.rounds} rounds,"
                   f" {walked.weather['discarded']} of {walked.weather['blocks']} blocks"

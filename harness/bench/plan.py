@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from dataparallel.engines import launch_label
 from harness.bench.profile import Entry, Profile
 from harness.errors import UsageError
-from harness.measure.spec import Cell, TtaGoal
+from harness.measure.spec import Cell, Series, TtaGoal
+from harness.store import TtaKey
 from impls.contract import DEVICES, DTYPES, ContractError
 
 
@@ -123,3 +124,23 @@ def scaling_cells(profile: Profile, impls, sizes, devices, gpu_count: int) -> tu
     if not cells:
         raise UsageError(f"the {profile.name} profile has nothing to run with these options")
     return tuple(cells)
+
+
+def by_size(cells: list[Cell]) -> list[list[Cell]]:
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:  # the plan's order: the profile's order of sizes
+        groups.setdefault(cell.size.name, []).append(cell)
+    return list(groups.values())
+
+
+def size_seed(group: list[Cell]) -> int:
+    """A fixed seed per size: the round orders are reproducible, and recorded anyway."""
+    return sum(ord(ch) for ch in group[0].size.name)
+
+
+def tta_key(goal: TtaGoal) -> TtaKey:
+    return TtaKey(goal.impl, goal.mode, goal.device, goal.dtype, goal.tta.dataset)
+
+
+def series_of(cells, goals) -> set[Series]:
+    return {c.series for c in cells} | {g.series for g in goals}
