@@ -330,7 +330,11 @@ class Group:
         (else a SIGTERM in the middle of the clean-up would leave half of it)."""
         with _shielded():
             left = self.kill(grace_s)
-            shutil.rmtree(self.dir, ignore_errors=True)
+            for _ in range(5):  # a child dying meanwhile may still have written into it
+                shutil.rmtree(self.dir, ignore_errors=True)
+                if not self.dir.exists():
+                    break
+                time.sleep(0.1)
         return left
 
     def __enter__(self) -> Group:
