@@ -129,8 +129,8 @@ def test_the_canary_marks_blocks_of_a_planted_episode_and_the_weather_counts_it(
     machine = Machine(clock, episodes=[(0.10, 0.25)])
     log: list = []
     subj = subjects(machine, log, base=1e-3, s1=2e-3)
-    w = time_rounds(subj, {B: [S1]}, Policy(rounds=12, samples_per_block=2), Budget(None),
-                    None, 0, clock=clock)
+    w = time_rounds(subj, {B: [S1]}, Policy(rounds=12, samples_per_block=2, canary_limit=1.3),
+                    Budget(None), None, 0, clock=clock)
     slow = [b for b in w.records if b.seconds[0] > 1.5 * (1e-3 if b.key == B else 2e-3)]
     assert slow and all(w.flags[id(b)] for b in slow)  # every block of the episode caught
     # ... and no other, but the one the episode began right after (its canary after it)
@@ -141,6 +141,16 @@ def test_the_canary_marks_blocks_of_a_planted_episode_and_the_weather_counts_it(
     assert w.weather["discarded_share"] == pytest.approx(sum(w.flags.values()) / len(w.records))
     # The speed-up rests on the kept pairs only: exactly 2 (base 1 ms / s1 2 ms is 0.5).
     assert all(b.seconds[0] == pytest.approx(1e-3 if b.key == B else 2e-3) for b in w.kept)
+
+
+def test_without_a_canary_limit_the_episode_is_weather_and_nothing_is_discarded():
+    clock = Clock()
+    subj = subjects(Machine(clock, episodes=[(0.10, 0.25)]), [], base=1e-3, s1=2e-3)
+    w = time_rounds(subj, {B: [S1]}, Policy(rounds=12, samples_per_block=2), Budget(None),
+                    None, 0, clock=clock)
+    assert Policy().canary_limit is None and not any(w.flags.values())
+    assert len(w.kept) == len(w.records) and w.weather["discarded"] == 0
+    assert w.weather["slow"] > 0 and w.weather["episodes"] == 1  # seen, said, not dropped
 
 
 def test_no_canary_limit_discards_nothing():

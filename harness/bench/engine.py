@@ -86,8 +86,10 @@ def time_rounds(subjects: dict, groups: dict[Key, list[Key]], policy: Policy, bu
     records, failed, done = walk(subjects, schedule, budget, limit, hook, clock,
                                  policy.rounds_s)
     seen[:] = records
-    flags = sky.disturbed(records, policy.canary_limit)
-    weather = {**sky.weather(records, flags), **sky.shares(jiffies, sky.cpu_jiffies(pids))}
+    flags = sky.disturbed(records, policy.canary_limit)  # discarded (None: none is)
+    slow = sky.disturbed(records, policy.canary_limit or sky.SLOW)  # the weather's episodes
+    weather = {**sky.weather(records, flags, slow=slow),
+               **sky.shares(jiffies, sky.cpu_jiffies(pids))}
     weather.update(rounds=done, seconds=round(clock() - t0, 3), pairing=policy.pairing,
                    target=policy.target, canary_limit=policy.canary_limit,
                    confidence=confidence)

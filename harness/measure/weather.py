@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 LEVEL_QUANTILE = 25  # a worker's canary level: this percentile of its readings
+SLOW = 1.3  # a block whose canary read over this x its level is "slow" in the weather
 
 
 def levels(blocks) -> dict:
@@ -58,13 +59,19 @@ def episodes(blocks, flags: dict[int, bool]) -> list[float]:
     return out
 
 
-def weather(blocks, flags: dict[int, bool], steal: float | None = None) -> dict:
-    """One size's weather, as meta.json records it (the engine adds others_share)."""
+def weather(blocks, flags: dict[int, bool], steal: float | None = None,
+            slow: dict[int, bool] | None = None) -> dict:
+    """One size's weather, as meta.json records it (the engine adds others_share). `flags`:
+    the blocks discarded; `slow`: the blocks whose canary read slow (episodes are runs of
+    these), the discarded ones where not given."""
     n = len(blocks)
+    slow = flags if slow is None else slow
     bad = sum(bool(flags.get(id(b))) for b in blocks)
-    lengths = episodes(blocks, flags)
+    slows = sum(bool(slow.get(id(b))) for b in blocks)
+    lengths = episodes(blocks, slow)
     canaries = [c for b in blocks for c in b.canary]
     out = {"blocks": n, "discarded": bad, "discarded_share": bad / n if n else None,
+           "slow": slows, "slow_share": slows / n if n else None,
            "episodes": len(lengths),
            "episode_median_s": float(np.median(lengths)) if lengths else None,
            "episode_longest_s": max(lengths) if lengths else None,

@@ -42,9 +42,9 @@ def sec_weather(run: RunData) -> str:
                 " the paired rounds of docs/timing.md)._")
     any_size = next(iter(weather.values()))
     target = any_size.get("target")
-    head = ("| size | rounds | blocks | discarded | episodes (median, longest) | steal |"
+    head = ("| size | rounds | blocks | slow | discarded | episodes (median, longest) | steal |"
             " others' CPU | speed-ups at the target | widest |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for size, w in weather.items():
         widths = _widths(run, size)
         at = sum(x <= (target or 0.10) for x in widths)
@@ -52,20 +52,24 @@ def sec_weather(run: RunData) -> str:
         eps_text = "-" if eps is None else (f"{eps} ({_ms(w.get('episode_median_s'))},"
                                             f" {_ms(w.get('episode_longest_s'))})" if eps else "0")
         lines.append(f"| {size} | {w.get('rounds', '-')} | {w.get('blocks', '-')} |"
+                     f" {_pct(w.get('slow_share', w.get('discarded_share')))} |"
                      f" {_pct(w.get('discarded_share'))} | {eps_text} |"
                      f" {_pct(w.get('steal_share'))} | {_pct(w.get('others_share'))} |"
                      f" {f'{at} of {len(widths)}' if widths else '-'} |"
                      f" {'-' if not widths else f'+-{max(widths):.0%}'} |")
     below = [c for w in weather.values() for c in w.get("below_target") or []]
+    limit = any_size.get("canary_limit")
+    canary = (f" a block whose canary read over {limit}x its worker's level ran in one of the"
+              " machine's slow episodes and was discarded (kept in `blocks.csv`)," if limit else
+              " a block whose canary read over 1.3x its worker's level is counted _slow_;"
+              " none is discarded (the canary is weather, not a filter: docs/timing.md),")
     text = [f"Each series was timed in blocks next to its baseline's (pairing"
-            f" `{any_size.get('pairing', '?')}`), a canary timed beside every block; a block"
-            f" whose canary read over {any_size.get('canary_limit')}x its worker's level ran in"
-            " one of the machine's slow episodes and was discarded (kept in `blocks.csv`), and"
-            f" rounds went on for the series whose {any_size.get('confidence', 0.95):.0%} interval"
-            " was still wider than"
-            f" +-{target or 0:.0%}. _Episodes_: runs of discarded blocks in time; _steal_: the"
-            " hypervisor's share of CPU time during the rounds; _others' CPU_: the share that"
-            " processes outside this run used meanwhile.", "", *lines]
+            f" `{any_size.get('pairing', '?')}`), a canary timed beside every block;{canary}"
+            f" and rounds went on for the series whose {any_size.get('confidence', 0.95):.0%}"
+            f" interval was still wider than +-{target or 0:.0%}. _Episodes_: runs of slow"
+            " blocks in time; _steal_: the hypervisor's share of CPU time during the rounds;"
+            " _others' CPU_: the share that processes outside this run used meanwhile.", "",
+            *lines]
     if below:
         text += ["", f"Not at the target when the rounds ended (budget or round limit):"
                      f" {', '.join(below)}."]
