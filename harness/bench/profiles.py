@@ -62,10 +62,10 @@ PROFILES: dict[str, Profile] = {
                  Entry("torch", "eager"), Entry("torch", "compile", sizes=("tiny", "large")),
                  Entry("jax", "jit"), Entry("jax", "nojit", sizes=("tiny",))),
         # Blocks of one 10 ms sample, each next to NumPy's: many short pairs (docs/timing.md);
-        # 10 rounds, then more for the series still wider than +-5%, up to 40 rounds or 12 s
+        # 10 rounds, then more for the series still wider than +-5%, up to 60 rounds or 20 s
         # of rounds per size.
         policy=Policy(warmup_steps=10, sample_s=0.010, samples_per_block=1, rounds=10,
-                      max_rounds=40, target=0.05, rounds_s=12.0),
+                      max_rounds=60, target=0.05, rounds_s=20.0),
         time_limit_s=120.0, peak_n=2048,
         tta=(MOONS, CANCER),
         tta_entries=(Entry("numpy", "default"), Entry("sklearn", "default"),
