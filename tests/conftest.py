@@ -23,3 +23,21 @@ def faulty(monkeypatch) -> str:
     through impls.EXTRA_ENV, here and in every child process; returns its name."""
     monkeypatch.setenv(impls.EXTRA_ENV, str(FAULTY))
     return "faulty"
+
+
+@pytest.fixture
+def no_png(monkeypatch):
+    """Figures are still built, but not drawn into PNGs: an empty file stands in for each.
+
+    For tests that read only report.md's text (or a file's existence): drawing and encoding
+    the five PNGs is about two thirds of a render (~6 of ~9 s on a 2-core CPU). The tests
+    that look at the figures themselves (test_report.py's full run) draw them for real.
+    """
+    from harness.report import plots
+
+    def save(fig, out_dir: Path, name: str) -> str:
+        plots.plt.close(fig)
+        plots.atomic_write(Path(out_dir) / name, b"")
+        return name
+
+    monkeypatch.setattr(plots, "save", save)

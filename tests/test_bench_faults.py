@@ -148,7 +148,7 @@ def test_bad_numbers_and_empty_lists_exit_2_before_anything_is_written(tmp_path,
 
 
 def test_run_files_are_readable_by_others_and_read_only_folders_are_one_line(
-        tmp_path, capsys, monkeypatch):
+        tmp_path, capsys, monkeypatch, no_png):
     assert cli.main(["bench", "--profile", "quick", "--impl", "numpy", "--size", "tiny",
                      "--no-check", "--out", str(tmp_path / "runs")]) == 0
     (run,) = (tmp_path / "runs").iterdir()
@@ -172,7 +172,7 @@ def test_run_files_are_readable_by_others_and_read_only_folders_are_one_line(
     assert (tmp_path / "elsewhere" / "report.md").exists()
 
 
-def test_report_writes_elsewhere_with_out(tmp_path):
+def test_report_writes_elsewhere_with_out(tmp_path, no_png):
     assert cli.main(["bench", "--profile", "quick", "--impl", "numpy", "--size", "tiny",
                      "--no-check", "--out", str(tmp_path / "runs")]) == 0
     (run,) = (tmp_path / "runs").iterdir()

@@ -145,7 +145,7 @@ def test_report_out_never_writes_into_a_run_folder_not_its_own(tmp_path, capsys,
     assert not (a / "merged").exists() and not (a / "report.md").exists()
 
 
-def test_report_out_is_its_own_folder_or_a_new_one(tmp_path, capsys):
+def test_report_out_is_its_own_folder_or_a_new_one(tmp_path, capsys, no_png):
     a, b = write_run(tmp_path / "a"), write_run(tmp_path / "b")
     assert cli.main(["report", str(a), "--out", str(a)]) == 0  # its own report, as by default
     assert cli.main(["report", str(a), str(b), "--out", str(tmp_path / "both")]) == 0

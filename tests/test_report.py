@@ -22,9 +22,23 @@ PNGS = ("speed.png", "speedup.png", "curves.png", "tta.png", "memory.png")
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory):
+def rendered(tmp_path_factory):
+    """The complete GPU run, rendered once, in a fresh interpreter: (run, report.md's text,
+    the frameworks that render imported). One render serves every test that reads it and
+    test_report_never_imports_a_framework, which needs a fresh interpreter anyway."""
     run = write_run(tmp_path_factory.mktemp("runs") / "full", gpu=True)
-    return run, report.render(run).read_text()
+    code = ("import sys; from harness.report.command import render; render(__import__('pathlib').Path("
+            f"{str(run)!r})); print(','.join(m for m in ('torch', 'jax', 'cupy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120,
+                         capture_output=True, text=True)
+    imported = [m for m in out.stdout.strip().split(",") if m]
+    return run, (run / "report.md").read_text(), imported
+
+
+@pytest.fixture(scope="module")
+def full(rendered):
+    run, text, _ = rendered
+    return run, text
 
 
 def test_complete_run_has_every_section_and_plot(full):
@@ -140,7 +154,7 @@ def test_gpu_runs_name_the_device_and_the_crossover(full):
     assert figures(gpu_peak)[0] == PEAK["gpu"] / 1e9
 
 
-def test_cpu_only_labels_carry_no_device(tmp_path):
+def test_cpu_only_labels_carry_no_device(tmp_path, no_png):
     text = report.render(write_run(tmp_path / "cpu")).read_text()
     assert "| size | jax jit | jax nojit | numpy default |" in text
     assert " cpu |" not in text.split("## Speed")[1].split("## Compile")[0]
@@ -180,7 +194,7 @@ def test_setup_is_a_short_human_table(full):
     assert "`meta.json`" in setup
 
 
-def test_setup_survives_sparse_meta(tmp_path):
+def test_setup_survives_sparse_meta(tmp_path, no_png):
     run = write_run(tmp_path / "run")
     (run / "meta.json").write_text('{"schema_version": 1}')  # every fact is missing
     text = report.render(run).read_text()
@@ -189,7 +203,7 @@ def test_setup_survives_sparse_meta(tmp_path):
     assert "_No metadata" in setup and "This run holds" in setup
 
 
-def test_failed_and_unavailable_cells_are_listed_with_reasons(tmp_path):
+def test_failed_and_unavailable_cells_are_listed_with_reasons(tmp_path, no_png):
     run = write_run(tmp_path / "broken", broken=True)
     text = report.render(run).read_text()
     not_run = section(text, "Cells that did not run")
@@ -204,7 +218,7 @@ def test_failed_and_unavailable_cells_are_listed_with_reasons(tmp_path):
     assert "could not be rendered" not in text
 
 
-def test_older_schema_renders_and_says_what_it_cannot_show(tmp_path):
+def test_older_schema_renders_and_says_what_it_cannot_show(tmp_path, no_png):
     run = write_run(tmp_path / "old", schema_version=0, files=("meta.json", "cells.csv"),
                     drop_columns=("first_call_s", "peak_fraction", "peak_mem_bytes", "status"))
     text = report.render(run).read_text()
@@ -252,9 +266,6 @@ def test_crossovers_find_the_size_where_order_flips_and_judge_it_on_paired_round
 
 
 @pytest.mark.slow
-def test_report_never_imports_a_framework(tmp_path):
-    run = write_run(tmp_path / "run", gpu=True)
-    code = ("import sys; from harness.report.command import render; render(__import__('pathlib').Path("
-            f"{str(run)!r})); bad = [m for m in ('torch', 'jax', 'cupy') if m in sys.modules];"
-            " assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+def test_report_never_imports_a_framework(rendered):
+    _, _, bad = rendered  # what a fresh interpreter had imported once its render was done
+    assert not bad, bad

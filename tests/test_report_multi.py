@@ -63,7 +63,7 @@ def test_one_panel_per_machine(two):
     assert (out / "speed_by_machine.png").stat().st_size > 20_000
 
 
-def test_several_runs_need_out_and_one_run_renders_as_before(tmp_path, capsys):
+def test_several_runs_need_out_and_one_run_renders_as_before(tmp_path, capsys, no_png):
     a, b = write_run(tmp_path / "a"), write_run(tmp_path / "b", gpu=True, machine=GPU_BOX)
     assert cli.main(["report", str(a), str(b)]) == 2
     err = capsys.readouterr().err
@@ -75,7 +75,7 @@ def test_several_runs_need_out_and_one_run_renders_as_before(tmp_path, capsys):
     assert "## Speed" in (tmp_path / "one" / "report.md").read_text()
 
 
-def test_same_machine_twice_broken_runs_and_clashing_sizes_are_said(tmp_path):
+def test_same_machine_twice_broken_runs_and_clashing_sizes_are_said(tmp_path, no_png):
     a = write_run(tmp_path / "a")
     b = write_run(tmp_path / "b", files=("meta.json",))  # the same machine, no cells.csv
     c = write_run(tmp_path / "c", gpu=True, machine=GPU_BOX)
