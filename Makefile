@@ -35,9 +35,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@touch $@
 
 # The suite runs in TEST_JOBS pytest processes (pytest-xdist, a test extra; where it is missing,
-# as with a PY= that lacks it, in one), the slowest tests handed out first (tests/conftest.py).
-# Most tests wait on child processes, so more processes than cores keep both cores busy.
-TEST_JOBS ?= 4
+# as with a PY= that lacks it, in one), the tests marked slow handed out first (tests/conftest.py).
+# Many tests wait on child processes, so one more process than cores keeps both cores busy
+# (measured on the 2-core VM: 478 s with 2, 393 s with 3, 620 s with 4, before some speed-ups).
+TEST_JOBS ?= 3
 
 test: $(SETUP)
 	$(PYTHON) -m pytest -q $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo "-n $(TEST_JOBS)") $(ARGS)

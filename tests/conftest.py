@@ -41,3 +41,10 @@ def no_png(monkeypatch):
         return name
 
     monkeypatch.setattr(plots, "save", save)
+
+
+def pytest_collection_modifyitems(items):
+    """The tests marked slow (subprocesses, compiles) first, each group in its own order: with
+    several pytest processes (`make test`'s TEST_JOBS), the long ones start early instead of
+    leaving one process busy at the end. The same order in every process (xdist needs it)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
