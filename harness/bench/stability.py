@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from harness import options
 from harness.bench import command as bench
 from harness.errors import UsageError
-from harness.report.compare import compare_runs
+from harness.report.compare import compare_runs, machine_moved
 from harness.report.tables import BASELINE, baseline, baseline_name
 from harness.store import CellKey, RunFolder
 
@@ -168,6 +168,8 @@ def main(args) -> int:
     print(f"\nspeed-up over {over}: {_share(f.speedups, WITHIN)}")
     print(f"step time:           {_share(f.steps, WITHIN)} (the machine's drift between the"
           " runs included)")
+    for line in machine_moved(a.meta, b.meta):
+        print(f"note: {line}")
     for flag in f.flags:
         print(f"  compare flagged {flag}")
     print("\ntargets (issue 18: `default` on the project's 2-core machine):")
