@@ -78,3 +78,8 @@ def test_every_module_the_readme_runs_exists():
     missing = sorted(m for m in ours if importlib.util.find_spec(m) is None)
     assert missing == [], missing
     assert "impls/parallel" not in README and "impls.parallel" not in README
+
+
+def test_no_figure_is_left_as_a_placeholder():
+    """Every time and figure in the README is one a run printed; none is left as @@NAME@@."""
+    assert re.findall(r"@@\w+@@", README) == []
