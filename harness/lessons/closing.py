@@ -124,6 +124,8 @@ def speed_facts(table: pd.DataFrame | None) -> dict:
             me, base = at[at["label"] == label].iloc[0], at[at["impl"] == "numpy"]
             if not base.empty and "first_call_s" in at and pd.notna(me["first_call_s"]):
                 b = base.iloc[0]
+                if me["first_call_s"] <= b["first_call_s"]:
+                    continue  # a first call no dearer than NumPy's: nothing to repay
                 repay.append(Repay(label, win.size, me["first_call_s"], b["first_call_s"],
                                    me["step_median_s"], b["step_median_s"]))
     return {"sizes": sizes, "versus": versus, "numpy_fastest_at": fastest,
