@@ -41,7 +41,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 TEST_JOBS ?= 3
 
 test: $(SETUP)
-	$(PYTHON) -m pytest -q $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo "-n $(TEST_JOBS)") $(ARGS)
+	$(PYTHON) -m pytest -q $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo "-n $(TEST_JOBS) --dist loadgroup") $(ARGS)
 
 bench: $(SETUP)
 	$(PYTHON) -m harness bench --profile $(PROFILE) --report $(ARGS)

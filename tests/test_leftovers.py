@@ -21,7 +21,10 @@ import dataparallel
 import impls
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow
+# One pytest process runs this file and tests/test_leftovers.py (or test_parallel_faults.py)
+# one test at a time (`make test`: --dist loadgroup): they signal and kill launchers whose
+# start-up a concurrent one slowed past its guard under a loaded suite.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("signals")]
 
 ENGINES = {"numpy": "", "torch": "", "jax": ", jax_launch='processes'"}
 CALLER = """

@@ -24,7 +24,10 @@ from harness import process
 from impls import contract
 from tests.helpers import ROOT, problem
 
-pytestmark = pytest.mark.slow
+# One pytest process runs this file and tests/test_leftovers.py (or test_parallel_faults.py)
+# one test at a time (`make test`: --dist loadgroup): they signal and kill launchers whose
+# start-up a concurrent one slowed past its guard under a loaded suite.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("signals")]
 
 # engine -> (impl name, options); the one-process jax mesh has only rank 0
 ENGINES = {"numpy": ("numpy", {}), "torch": ("torch", {}),
