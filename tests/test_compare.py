@@ -190,13 +190,13 @@ def test_another_machine_and_another_profile_are_said(tmp_path, capsys):
 
 
 def test_a_machine_that_moved_between_the_runs_is_said_by_its_canary():
-    from harness.report.compare import machine_moved
+    from harness.report.weather import machine_moved
 
     def meta(*canaries):
         return {"weather": {f"s{i}": {"canary_median_s": c} for i, c in enumerate(canaries)}}
 
     said = machine_moved(meta(50e-6, 52e-6, 48e-6), meta(35e-6, 34e-6, 36e-6))
-    assert len(said) == 1 and "faster in B" in said[0] and "50 us in A, 35 us in B" in said[0]
-    assert "slower in B" in machine_moved(meta(30e-6), meta(40e-6))[0]
+    assert len(said) == 1 and "read 50 us in A and 35 us in B (43% apart)" in said[0]
+    assert "30 us in A and 40 us in B (33% apart)" in machine_moved(meta(30e-6), meta(40e-6))[0]
     assert machine_moved(meta(50e-6), meta(53e-6)) == []  # within 10%: nothing said
     assert machine_moved({}, meta(40e-6)) == [] and machine_moved({"weather": []}, {}) == []

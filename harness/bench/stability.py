@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from harness import options
 from harness.bench import command as bench
 from harness.errors import UsageError
-from harness.report.compare import compare_runs, machine_moved
+from harness.report.compare import compare_runs
 from harness.report.tables import BASELINE, baseline, baseline_name
+from harness.report.weather import machine_moved
 from harness.store import CellKey, RunFolder
 
 WITHIN, WORST, WITHIN_SHARE = 0.10, 0.25, 0.90  # speed-ups between the two runs

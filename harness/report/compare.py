@@ -34,10 +34,10 @@ from harness.errors import UsageError
 from harness.measure import stats
 from harness.report import state
 from harness.report.tables import dig
+from harness.report.weather import machine_moved
 from harness.store import CellKey, RunFolder, read_json
 
 FAR_APART_S = 3600.0  # runs started further apart than this: said (the machine may have moved)
-MOVED = 0.10  # the canary's readings this far apart: the machine itself moved, said
 
 BROKEN = ("failed", "timeout", "diverged")
 
@@ -165,27 +165,6 @@ def apart(a: RunFolder, b: RunFolder) -> list[str]:
     return said + [f"started {_span(gap)} apart ({ta.isoformat()} and {tb.isoformat()}): the machine"
             " itself (its load, its software, its clocks) may have moved in between, and that"
             " moves every cell alike"]
-
-
-def _canary(meta: dict) -> float | None:
-    """The median over sizes of the canary's median reading (meta.json's weather), seconds."""
-    weather = meta.get("weather") if isinstance(meta.get("weather"), dict) else {}
-    got = sorted(x for w in weather.values() if isinstance(w, dict)
-                 and isinstance(x := w.get("canary_median_s"), (int, float)) and x > 0)
-    return got[len(got) // 2] if got else None
-
-
-def machine_moved(meta_a: dict, meta_b: dict, by: float = MOVED) -> list[str]:
-    """A line when the canary (the same fixed kernel beside every block of every run) read
-    more than `by` apart in the two runs: the machine itself ran at another speed."""
-    ca, cb = _canary(meta_a), _canary(meta_b)
-    if ca is None or cb is None or abs(cb / ca - 1) <= by:
-        return []
-    how = f"{ca / cb - 1:.0%} faster" if cb < ca else f"{cb / ca - 1:.0%} slower"
-    return [f"the machine itself ran {how} in B (the canary read {ca * 1e6:.0f} us in A,"
-            f" {cb * 1e6:.0f} us in B): every step time carries that, the speed-ups over the"
-            " baseline far less; to judge a change on this machine, run both in one run"
-            " (bench --against REV)"]
 
 
 def render(changes: list[Change], min_effect: float, confidence: float) -> str:

@@ -4,7 +4,8 @@ trust the run.
 
 Read from meta.json's `weather` (one entry per size, written by harness/bench/engine.py: the
 canary's verdicts, episodes, steal, rounds) and cells.csv's speed-up intervals; a run made
-before the weather was recorded says so in one line.
+before the weather was recorded says so in one line. `machine_moved` compares two runs'
+canaries (compare and stability say when the machine itself ran at another speed).
 """
 
 from __future__ import annotations
@@ -74,3 +75,28 @@ def sec_weather(run: RunData) -> str:
         text += ["", f"Not at the target when the rounds ended (budget or round limit):"
                      f" {', '.join(below)}."]
     return "\n".join(text)
+
+
+MOVED = 0.10  # the canary's readings this far apart: the machine itself moved, said
+
+
+def _canary(meta: dict) -> float | None:
+    """The median over sizes of the canary's median reading (meta.json's weather), seconds."""
+    weather = meta.get("weather") if isinstance(meta.get("weather"), dict) else {}
+    got = sorted(x for w in weather.values() if isinstance(w, dict)
+                 and isinstance(x := w.get("canary_median_s"), (int, float)) and x > 0)
+    return got[len(got) // 2] if got else None
+
+
+def machine_moved(meta_a: dict, meta_b: dict, by: float = MOVED) -> list[str]:
+    """A line when the canary (the same fixed kernel beside every block of every run) read
+    more than `by` apart in the two runs: the machine itself ran at another speed."""
+    ca, cb = _canary(meta_a), _canary(meta_b)
+    if ca is None or cb is None or abs(cb / ca - 1) <= by:
+        return []
+    apart = max(ca, cb) / min(ca, cb) - 1
+    return [f"the machine itself moved between the runs: the canary (the same fixed kernel"
+            f" beside every block) read {ca * 1e6:.0f} us in A and {cb * 1e6:.0f} us in B"
+            f" ({apart:.0%} apart); every step time carries such a move, and not evenly across"
+            " workloads; to judge a change on this machine, run both in one run"
+            " (bench --against REV)"]
