@@ -29,10 +29,10 @@ from harness.bench.rounds import round_values
 from harness.bench.rows import base_of, cell_row, peak_summary, speedups
 from harness.measure import machine, peak
 from harness.measure.launch import cell_env
-from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.pool import NotReady, Worker, run_once, stop_all
 from harness.measure.records import Key, Outcome
 from harness.measure.spec import Cell, Job, RunSettings, TtaGoal
-from harness.process import ChildError, Group
+from harness.process import Group
 from harness.store import CellKey, RunFolder, TtaRow
 
 MIN_ROUNDS = 6  # the fewest for a distribution-free 95% interval of a median
@@ -214,12 +214,8 @@ class Cells:
         return groups
 
     def _stop(self, workers: dict, outcomes: dict) -> None:
+        stop_all(workers, outcomes)
         for key, worker in workers.items():
-            try:
-                final = worker.stop()
-                outcomes[key] = Outcome(final.status, final.reason, worker.ready, final)
-            except ChildError as exc:
-                outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
             if outcomes[key].final and outcomes[key].final.info:
                 self.folder.meta["impl_info"][str(worker.job.cell.series)] = \
                     outcomes[key].final.info

@@ -46,11 +46,11 @@ from harness.bench.rounds import round_values
 from harness.bench.rows import cell_row, speedups
 from harness.errors import UsageError
 from harness.measure import machine, peak, stats
-from harness.measure.pool import NotReady, Worker, run_once
+from harness.measure.pool import NotReady, Worker, run_once, stop_all
 from harness.measure.records import Key, Outcome
 from harness.measure.spec import Job
 from harness.measure.worker import PROTOCOL
-from harness.process import REPO, ChildError
+from harness.process import REPO
 from harness.report.compare import Change, render
 from harness.store import CellKey, RunFolder
 
@@ -226,12 +226,7 @@ class Duet:
                 if not key.is_peak:
                     workers.pop(key).close()
                     outcomes[key] = Outcome(exc.status, exc.reason)
-            for key, worker in workers.items():
-                try:
-                    final = worker.stop()
-                    outcomes[key] = Outcome(final.status, final.reason, worker.ready, final)
-                except ChildError as exc:
-                    outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
+            stop_all(workers, outcomes)
             workers = {}
             self._rows(group, walked, outcomes, pairs_of)
         finally:

@@ -25,7 +25,7 @@ import sys
 from harness import process
 from harness.codec import from_dict, to_dict
 from harness.measure import quiet
-from harness.measure.records import Final, Ready, Sample, Timed
+from harness.measure.records import Final, Outcome, Ready, Sample, Timed
 from harness.measure.spec import Job
 from harness.process import ChildError, Group, Limit
 
@@ -203,3 +203,14 @@ def run_once(job: Job, group: Group, env: dict, seconds: float, cwd=None) -> dic
         return {"status": exc.status, "reason": exc.reason}
     finally:
         child.close()
+
+
+def stop_all(workers: dict, outcomes: dict) -> None:
+    """Stop every worker of {key: Worker}; each one's Outcome into `outcomes` (its Final, or
+    why it could not stop cleanly)."""
+    for key, worker in workers.items():
+        try:
+            final = worker.stop()
+            outcomes[key] = Outcome(final.status, final.reason, worker.ready, final)
+        except ChildError as exc:
+            outcomes[key] = Outcome(exc.status, exc.reason, worker.ready)
